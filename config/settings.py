@@ -1,0 +1,101 @@
+"""Every setting the bot reads, in one object, from environment variables.
+
+`Settings.from_env()` is the single place configuration enters the program
+(12-factor). Each field's name is the environment variable that sets it, so
+`app.config.from_object(settings)` makes them Flask config keys as they are.
+The table in README.md lists the same variables; keep the two in step.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+WECHAT_API_DEFAULT = "https://api.weixin.qq.com"
+
+
+def _as_bool(text: str) -> bool:
+    return text.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- WeChat official account (MP console: 开发 > 基本配置) ---
+    WECHAT_TOKEN: str = ""
+    WECHAT_APP_ID: str = ""
+    WECHAT_APP_SECRET: str = ""
+    #: 43 characters; empty means plaintext mode only (encrypted pushes are refused).
+    WECHAT_ENCODING_AES_KEY: str = ""
+    #: Scheme and host of the WeChat API; the fake WeChat's URL in tests and the demo.
+    WECHAT_API_BASE_URL: str = WECHAT_API_DEFAULT
+
+    # --- Redis ---
+    #: Unset: an embedded Redis server is started with its data under BOT_VAR_DIR.
+    REDIS_URL: str = ""
+    #: Prefix of every key the bot writes.
+    BOT_REDIS_PREFIX: str = "wxbot"
+
+    # --- HTTP endpoint ---
+    BOT_ENDPOINT_PATH: str = "/wechat"
+    BOT_MAX_BODY_BYTES: int = 64 * 1024
+    #: Pushes whose timestamp is further than this from now are refused; nonces are remembered as long.
+    BOT_REPLAY_WINDOW: int = 300
+    #: How long a reply is kept so that WeChat's retries of a push get the identical answer.
+    BOT_REPLY_CACHE_TTL: int = 120
+    #: Time the request path may spend before it answers and leaves the rest to the queue.
+    BOT_REPLY_BUDGET: float = 4.0
+
+    # --- Content ---
+    BOT_FAQ_DIR: str = str(PROJECT_ROOT / "faq_data")
+    BOT_BRAND_FILE: str = str(PROJECT_ROOT / "config" / "brand.json")
+    BOT_CHANNELS_FILE: str = str(PROJECT_ROOT / "config" / "official_channels.json")
+    #: Seconds between checks of the FAQ and registry files for edits (hot reload).
+    BOT_RELOAD_INTERVAL: float = 2.0
+
+    # --- Outbound WeChat API calls (run by the queue worker, never in the request path) ---
+    BOT_QUEUE_NAME: str = "wechat-outbound"
+    #: Seconds one WeChat API call may take.
+    BOT_API_TIMEOUT: float = 5.0
+
+    # --- Process ---
+    BOT_VAR_DIR: str = str(PROJECT_ROOT / "var")
+    BOT_LOG_LEVEL: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Read every field from `environ` (default: os.environ); `overrides` win."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in fields(cls):
+            raw = environ.get(field.name)
+            if raw is None:
+                continue
+            if field.type in ("int", int):
+                values[field.name] = int(raw)
+            elif field.type in ("float", float):
+                values[field.name] = float(raw)
+            elif field.type in ("bool", bool):
+                values[field.name] = _as_bool(raw)
+            else:
+                values[field.name] = raw
+        values.update(overrides)
+        return cls(**values)
+
+    @property
+    def aes_enabled(self) -> bool:
+        return bool(self.WECHAT_ENCODING_AES_KEY)
+
+    def redacted(self) -> dict[str, object]:
+        """The settings with secrets blanked, for logs and diagnostics."""
+        secret = {"WECHAT_TOKEN", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY"}
+        out = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name in secret and value:
+                value = "***"
+            elif field.name == "REDIS_URL" and value and "@" in value:
+                value = value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
+            out[field.name] = value
+        return out
