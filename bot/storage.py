@@ -13,9 +13,36 @@ key                                TTL         what
 ``{p}:kf:{openid}``                1800 s      agent session state: waiting / active, agent,
                                                since (WeChat stops forwarding after 30 min)
 ``{p}:unmatched``                  none        sorted set: masked unmatched text -> count
+``{p}:stats:handled``              none        hash: route -> pushes handled (each push once)
+``{p}:priority:{openid}``          1800 s      a scam is in progress: a human should look first
 ``{p}:wechatpy:{appid}_access_token``  expires_in-300  the shared WeChat access token
 ``{p}:token-lock``                 10 s        one process at a time fetches the token
-``{p}:rq:…``                       RQ's own    the outbound job queue (RQ manages these)
+``{p}:undelivered``                30 days     list of customer-service messages WeChat refused
+                                               for good (45015 window closed, 45047 quota)
+``rq:…`` (queue BOT_QUEUE_NAME)     RQ's own    the outbound job queue (RQ names these keys)
+``{p}:verify:log``                 none        list, newest first, capped at 5000: JSON of each
+                                               verification (identifier, kind, status,
+                                               lookalike_of, masked openid, at)
+``{p}:verify:reported``            none        sorted set: ``kind:identifier`` of non-official
+                                               contacts (not_official, revoked) -> reports
+``{p}:verify:last``                none        hash: ``kind:identifier`` -> JSON of the latest
+                                               verdict on it (status, lookalike_of, at)
+``{p}:agents``                     30 s        JSON list of online agents with their session
+                                               counts (refreshed by the queue worker)
+``{p}:agents:refresh``             interval    one refresher at a time across hosts
+``{p}:handoff:waiting``            none        sorted set: openid -> queue order (priority first)
+``{p}:handoff:active``             none        sorted set: openid -> session start
+``{p}:history:{openid}``           7 days      list, newest first (30): what the user said, the
+                                               route, FAQ, verdicts — context for the agent
+``{p}:budget:{openid}``            48 h        hash: customer-service messages left in the
+                                               window a user message (5/48 h) or a click or
+                                               subscribe (3/1 min) opened
+``{p}:ticket-seq``                 none        ticket number counter
+``{p}:tickets``                    none        stream of every ticket created (the record)
+``{p}:ticket:{number}``            90 days     hash: ticket status, openid, text, times
+``{p}:tickets:open``               none        sorted set: open ticket numbers (priority first)
+``{p}:agentstats:{account}``       none        hash: sessions, wait_total, ratings
+``{p}:ratings``                    none        stream: every satisfaction rating
 =================================  ==========  ===============================================
 
 Methods raise ``redis.RedisError`` when Redis is unreachable; the endpoint
@@ -36,6 +63,7 @@ REPLY_TTL = 120
 CONVERSATION_TTL = 600
 KF_SESSION_TTL = 1800
 TOKEN_LOCK_TTL = 10
+UNDELIVERED_TTL = 30 * 86400
 
 
 class Storage:
@@ -117,12 +145,28 @@ class Storage:
     def touch_kf_session(self, openid: str, ttl: int = KF_SESSION_TTL) -> None:
         self.redis.expire(self.key("kf", openid), ttl)
 
-    def clear_kf_session(self, openid: str) -> None:
-        self.redis.delete(self.key("kf", openid))
-
     # --- a user's whole state (unsubscribe) -----------------------------------------------------
     def clear_user(self, openid: str) -> None:
-        self.redis.delete(self.key("conv", openid), self.key("kf", openid))
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self.key("conv", openid), self.key("kf", openid), self.key("priority", openid),
+                        self.key("budget", openid))
+            pipe.zrem(self.key("handoff", "waiting"), openid)
+            pipe.zrem(self.key("handoff", "active"), openid)
+            pipe.execute()
+
+    # --- counters and marks ----------------------------------------------------------------------
+    def count_handled(self, route: str) -> None:
+        self.redis.hincrby(self.key("stats", "handled"), route, 1)
+
+    def handled_counts(self) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self.redis.hgetall(self.key("stats", "handled")).items()}
+
+    def mark_priority(self, openid: str, reason: str, ttl: int = KF_SESSION_TTL) -> None:
+        self.redis.set(self.key("priority", openid), reason, ex=ttl)
+
+    def priority_reason(self, openid: str) -> str | None:
+        raw = self.redis.get(self.key("priority", openid))
+        return raw.decode("utf-8") if raw else None
 
     # --- unmatched messages, for staff -----------------------------------------------------------
     def count_unmatched(self, masked_text: str) -> None:
@@ -131,6 +175,20 @@ class Storage:
     def top_unmatched(self, n: int = 20) -> list[tuple[str, int]]:
         rows = self.redis.zrevrange(self.key("unmatched"), 0, max(0, n - 1), withscores=True)
         return [(text.decode("utf-8"), int(score)) for text, score in rows]
+
+    # --- customer-service messages WeChat refused for good ------------------------------------
+    def record_undelivered(self, openid: str, purpose: str, message: dict, reason: str) -> None:
+        entry = json.dumps({"openid": openid, "purpose": purpose, "message": message, "reason": reason,
+                            "at": int(time.time())}, ensure_ascii=False)
+        key = self.key("undelivered")
+        with self.redis.pipeline() as pipe:
+            pipe.lpush(key, entry)
+            pipe.ltrim(key, 0, 9999)
+            pipe.expire(key, UNDELIVERED_TTL)
+            pipe.execute()
+
+    def undelivered(self, n: int = 100) -> list[dict]:
+        return [json.loads(raw) for raw in self.redis.lrange(self.key("undelivered"), 0, n - 1)]
 
     # --- the WeChat access token ---------------------------------------------------------------
     def token_prefix(self) -> str:
@@ -142,3 +200,210 @@ class Storage:
 
     def release_token_lock(self) -> None:
         self.redis.delete(self.key("token-lock"))
+
+    # --- verification of claimed official contacts (issue 4; bot.safety, `verify report`) --------
+    VERIFY_LOG_MAX = 5000
+
+    def record_verification(self, openid: str, identifier: str, kind: str, status: str,
+                            lookalike_of: str | None = None) -> None:
+        """Remember one verdict; non-official identifiers are counted for `verify report`."""
+        from bot.masking import mask_openid
+
+        now = int(time.time())
+        entry = {"identifier": identifier, "kind": kind, "status": status, "lookalike_of": lookalike_of,
+                 "user": mask_openid(openid), "at": now}
+        member = f"{kind}:{identifier}"
+        with self.redis.pipeline() as pipe:
+            pipe.lpush(self.key("verify", "log"), json.dumps(entry, ensure_ascii=False))
+            pipe.ltrim(self.key("verify", "log"), 0, self.VERIFY_LOG_MAX - 1)
+            if status != "official":
+                pipe.zincrby(self.key("verify", "reported"), 1, member)
+                last = {"status": status, "lookalike_of": lookalike_of, "at": now}
+                pipe.hset(self.key("verify", "last"), member, json.dumps(last, ensure_ascii=False))
+            pipe.execute()
+
+    def top_reported(self, n: int = 20) -> list[dict]:
+        """Non-official identifiers users asked about, most reported first."""
+        rows = self.redis.zrevrange(self.key("verify", "reported"), 0, max(0, n - 1), withscores=True)
+        if not rows:
+            return []
+        members = [member.decode("utf-8") for member, _ in rows]
+        lasts = self.redis.hmget(self.key("verify", "last"), members)
+        out = []
+        for member, (_, count), last in zip(members, rows, lasts):
+            kind, _, identifier = member.partition(":")
+            info = json.loads(last) if last else {}
+            out.append({"identifier": identifier, "kind": kind, "count": int(count),
+                        "status": info.get("status"), "lookalike_of": info.get("lookalike_of"),
+                        "last_seen": info.get("at")})
+        return out
+
+    def recent_verifications(self, n: int = 50) -> list[dict]:
+        return [json.loads(raw) for raw in self.redis.lrange(self.key("verify", "log"), 0, max(0, n - 1))]
+
+    # --- handoff to live agents (issue 5) --------------------------------------------------------
+    AGENTS_TTL = 30
+    HISTORY_LEN = 30
+    HISTORY_TTL = 7 * 86400
+    TICKET_TTL = 90 * 86400
+    PRIORITY_BOOST = 10**10  # subtracted from the score so priority entries sort first
+
+    def set_agents(self, agents: list[dict]) -> None:
+        self.redis.set(self.key("agents"), json.dumps(agents, ensure_ascii=False), ex=self.AGENTS_TTL)
+
+    def cached_agents(self) -> list[dict] | None:
+        """Online agents as last refreshed; None when no refresh is recent (worker down)."""
+        raw = self.redis.get(self.key("agents"))
+        return json.loads(raw) if raw else None
+
+    def claim_agent_refresh(self, interval: float) -> bool:
+        return bool(self.redis.set(self.key("agents", "refresh"), 1, nx=True, px=int(interval * 1000)))
+
+    def start_waiting(self, openid: str, account: str = "", priority: bool = False, reason: str = "") -> int:
+        """Put the user in the handoff queue; returns the waiting-since time that identifies this wait."""
+        now = int(time.time())
+        score = now - self.PRIORITY_BOOST if priority else now
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self.key("kf", openid))
+            pipe.hset(self.key("kf", openid), mapping={"state": "waiting", "account": account or "",
+                                                        "since": int(now), "waiting_since": int(now),
+                                                        "priority": int(priority), "reason": reason})
+            pipe.expire(self.key("kf", openid), KF_SESSION_TTL)
+            pipe.zadd(self.key("handoff", "waiting"), {openid: score})
+            pipe.zrem(self.key("handoff", "active"), openid)
+            pipe.execute()
+        return now
+
+    def session_started(self, openid: str, account: str) -> int | None:
+        """Record that `account` took the user; returns how long they waited (s), if known."""
+        now = int(time.time())
+        session = self.get_kf_session(openid) or {}
+        waited = now - int(session["waiting_since"]) if session.get("waiting_since") else None
+        mapping = {"state": "active", "account": account, "since": now}
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self.key("kf", openid), mapping=mapping)
+            pipe.expire(self.key("kf", openid), KF_SESSION_TTL)
+            pipe.zrem(self.key("handoff", "waiting"), openid)
+            pipe.zadd(self.key("handoff", "active"), {openid: now})
+            pipe.hincrby(self.key("agentstats", account), "sessions", 1)
+            if waited is not None:
+                pipe.hincrby(self.key("agentstats", account), "wait_total", waited)
+                pipe.hincrby(self.key("agentstats", account), "waits", 1)
+            pipe.execute()
+        return waited
+
+    def session_ended(self, openid: str) -> dict | None:
+        """Forget the user's agent session (closed, or the user left); returns what it was."""
+        session = self.get_kf_session(openid)
+        with self.redis.pipeline() as pipe:
+            pipe.delete(self.key("kf", openid))
+            pipe.zrem(self.key("handoff", "waiting"), openid)
+            pipe.zrem(self.key("handoff", "active"), openid)
+            pipe.execute()
+        return session
+
+    def handoff_lists(self) -> dict[str, list[tuple[str, float]]]:
+        """Waiting (queue order) and active conversations; entries whose state expired are dropped."""
+        out = {}
+        for name in ("waiting", "active"):
+            rows = self.redis.zrange(self.key("handoff", name), 0, -1, withscores=True)
+            live = []
+            for openid, score in rows:
+                openid = openid.decode()
+                if self.redis.exists(self.key("kf", openid)):
+                    live.append((openid, score % self.PRIORITY_BOOST if score < 0 else score))
+                else:
+                    self.redis.zrem(self.key("handoff", name), openid)
+            out[name] = live
+        return out
+
+    def add_history(self, openid: str, entry: dict) -> None:
+        key = self.key("history", openid)
+        with self.redis.pipeline() as pipe:
+            pipe.lpush(key, json.dumps({"at": int(time.time()), **entry}, ensure_ascii=False))
+            pipe.ltrim(key, 0, self.HISTORY_LEN - 1)
+            pipe.expire(key, self.HISTORY_TTL)
+            pipe.execute()
+
+    def history(self, openid: str, n: int = 30) -> list[dict]:
+        return [json.loads(raw) for raw in self.redis.lrange(self.key("history", openid), 0, n - 1)]
+
+    # WeChat's allowance of customer-service messages: a user message opens 5 within 48 h, a click,
+    # subscribe or scan opens 3 within a minute; each is replaced when opened again.
+    ALLOWANCES = {"message": (48 * 3600, 5), "event": (60, 3)}
+    _SPEND = """
+    local best, best_until = nil, nil
+    for _, kind in ipairs({'message', 'event'}) do
+        local until_ = tonumber(redis.call('HGET', KEYS[1], kind .. ':until') or '0')
+        local left = tonumber(redis.call('HGET', KEYS[1], kind .. ':left') or '0')
+        if until_ > tonumber(ARGV[1]) and left > tonumber(ARGV[2]) then
+            if best == nil or until_ < best_until then best, best_until = kind, until_ end
+        end
+    end
+    if best == nil then return 0 end
+    redis.call('HINCRBY', KEYS[1], best .. ':left', -1)
+    return 1
+    """
+
+    def open_budget(self, openid: str, kind: str) -> None:
+        seconds, count = self.ALLOWANCES[kind]
+        key = self.key("budget", openid)
+        with self.redis.pipeline() as pipe:
+            pipe.hset(key, mapping={f"{kind}:until": int(time.time()) + seconds, f"{kind}:left": count})
+            pipe.expire(key, self.ALLOWANCES["message"][0])
+            pipe.execute()
+
+    def spend_budget(self, openid: str, keep: int = 0) -> bool:
+        """Take one message from the user's allowance, leaving at least `keep` for more urgent ones."""
+        return bool(self.redis.eval(self._SPEND, 1, self.key("budget", openid), int(time.time()), keep))
+
+    def budget_left(self, openid: str) -> int:
+        data = {k.decode(): int(v) for k, v in self.redis.hgetall(self.key("budget", openid)).items()}
+        now = time.time()
+        return sum(data.get(f"{k}:left", 0) for k in self.ALLOWANCES if data.get(f"{k}:until", 0) > now)
+
+    def create_ticket(self, openid: str, text: str, priority: bool = False, reason: str = "") -> str:
+        now = int(time.time())
+        number = "T{}{:04d}".format(time.strftime("%y%m%d", time.localtime(now)),
+                                    self.redis.incr(self.key("ticket-seq")) % 10000)
+        fields = {"number": number, "openid": openid, "text": text[:1000], "created": now,
+                  "priority": int(priority), "reason": reason}
+        with self.redis.pipeline() as pipe:
+            pipe.xadd(self.key("tickets"), fields, maxlen=100000, approximate=True)
+            pipe.hset(self.key("ticket", number), mapping={**fields, "status": "open", "updated": now})
+            pipe.expire(self.key("ticket", number), self.TICKET_TTL)
+            pipe.zadd(self.key("tickets", "open"), {number: now - self.PRIORITY_BOOST if priority else now})
+            pipe.execute()
+        return number
+
+    def get_ticket(self, number: str) -> dict | None:
+        data = self.redis.hgetall(self.key("ticket", number))
+        return {k.decode(): v.decode() for k, v in data.items()} if data else None
+
+    def open_tickets(self, n: int = 100) -> list[dict]:
+        numbers = [m.decode() for m in self.redis.zrange(self.key("tickets", "open"), 0, n - 1)]
+        return [t for t in (self.get_ticket(num) for num in numbers) if t]
+
+    def set_ticket_status(self, number: str, status: str, note: str = "") -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self.key("ticket", number), mapping={"status": status, "updated": int(time.time()),
+                                                            "note": note})
+            if status in ("closed", "replied"):
+                pipe.zrem(self.key("tickets", "open"), number)
+            pipe.execute()
+
+    def record_rating(self, openid: str, account: str, score: int, session_since: str = "") -> None:
+        with self.redis.pipeline() as pipe:
+            pipe.xadd(self.key("ratings"), {"openid": openid, "account": account, "score": score,
+                                            "session": session_since, "at": int(time.time())},
+                      maxlen=100000, approximate=True)
+            pipe.hincrby(self.key("agentstats", account), "rating_total", score)
+            pipe.hincrby(self.key("agentstats", account), "ratings", 1)
+            pipe.execute()
+
+    def agent_stats(self) -> dict[str, dict[str, int]]:
+        out = {}
+        for key in self.redis.scan_iter(self.key("agentstats", "*"), count=500):
+            account = key.decode()[len(self.key("agentstats", "")):]
+            out[account] = {k.decode(): int(v) for k, v in self.redis.hgetall(key).items()}
+        return out

@@ -54,6 +54,17 @@ class Settings:
     #: Seconds between checks of the FAQ and registry files for edits (hot reload).
     BOT_RELOAD_INTERVAL: float = 2.0
 
+    # --- Live agents (handoff) ---
+    BOT_HOURS_FILE: str = str(PROJECT_ROOT / "config" / "service_hours.json")
+    #: least_active (fewest sessions), random, or pool (let WeChat's queue choose).
+    BOT_ASSIGN_RULE: str = "least_active"
+    #: Sessions an agent may hold before the bot stops choosing them (0: no limit).
+    BOT_AGENT_MAX_SESSIONS: int = 0
+    #: Seconds between refreshes of the online-agent cache by the queue worker.
+    BOT_AGENT_REFRESH: float = 5.0
+    #: Seconds a user waits for an agent before being offered to leave a message.
+    BOT_PICKUP_TIMEOUT: int = 180
+
     # --- Outbound WeChat API calls (run by the queue worker, never in the request path) ---
     BOT_QUEUE_NAME: str = "wechat-outbound"
     #: Seconds one WeChat API call may take.

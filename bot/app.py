@@ -1,0 +1,112 @@
+"""The application factory and the services one app holds.
+
+`create_app()` reads `Settings` (environment variables), connects Redis
+(starting the embedded server when REDIS_URL is unset), builds the router and
+the outbox, and registers the WeChat endpoint and /healthz. Each gunicorn
+worker calls it once; everything shared between workers lives in Redis.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+import redis
+from flask import Flask, Response
+from werkzeug.exceptions import HTTPException
+from wechatpy.crypto import WeChatCrypto
+
+import handlers
+from bot import __version__
+from bot.hours import ServiceHours
+from bot.jobs import Outbox
+from bot.masking import install_log_masking
+from bot.storage import Storage
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    storage: Storage
+    outbox: Outbox
+    router: object                   # bot.router.Router
+    crypto: WeChatCrypto | None
+    brand: dict
+    hours: object                    # bot.hours.ServiceHours
+    #: Unix time Redis last failed, for /healthz (0: no failure seen).
+    redis_failed_at: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def best_effort(self, action: Callable[[], T], default: T, what: str = "redis") -> T:
+        """Run a Redis action; when Redis is down, log it and carry on with `default`."""
+        try:
+            return action()
+        except (redis.RedisError, OSError) as exc:
+            self.redis_failed_at = time.time()
+            log.warning("%s unavailable, degrading: %s", what, type(exc).__name__)
+            return default
+
+
+def configure_logging(settings: Settings) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=settings.BOT_LOG_LEVEL,
+                            format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s")
+    root.setLevel(settings.BOT_LOG_LEVEL)
+    install_log_masking(root)
+
+
+def build_services(settings: Settings, **overrides) -> Services:
+    import json
+
+    from bot.redis_server import connect
+    from bot.router import build_router, default_prechecks
+
+    client = overrides.pop("redis", None) or connect(settings)
+    storage = Storage(client, settings.BOT_REDIS_PREFIX)
+    crypto = None
+    if settings.aes_enabled:
+        crypto = WeChatCrypto(settings.WECHAT_TOKEN, settings.WECHAT_ENCODING_AES_KEY, settings.WECHAT_APP_ID)
+    router = overrides.pop("router", None) or build_router(settings, prechecks=default_prechecks(settings))
+    with open(settings.BOT_BRAND_FILE, encoding="utf-8") as fh:
+        brand = json.load(fh)
+    hours = overrides.pop("hours", None) or ServiceHours.load(settings.BOT_HOURS_FILE)
+    return Services(settings=settings, redis=client, storage=storage,
+                    outbox=Outbox(client, settings.BOT_QUEUE_NAME), router=router,
+                    crypto=crypto, brand=brand, hours=hours, **overrides)
+
+
+def create_app(settings: Settings | None = None, **overrides) -> Flask:
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    if not settings.WECHAT_TOKEN:
+        log.error("WECHAT_TOKEN is not set: every push will be refused")
+    app = Flask("bot")
+    app.config.from_object(settings)
+    app.config["MAX_CONTENT_LENGTH"] = settings.BOT_MAX_BODY_BYTES
+    handlers.load_all()
+    app.extensions["wxbot"] = build_services(settings, **overrides)
+
+    from bot.endpoint import make_blueprint
+
+    app.register_blueprint(make_blueprint(settings.BOT_ENDPOINT_PATH))
+
+    @app.errorhandler(HTTPException)
+    def plain_http_error(exc: HTTPException):
+        return Response(f"{exc.code} {exc.name}\n", status=exc.code, mimetype="text/plain")
+
+    @app.errorhandler(Exception)
+    def never_a_traceback(exc: Exception):
+        log.exception("unhandled error")
+        return Response("success", status=200, mimetype="text/plain")
+
+    log.info("bot %s ready on %s (%s mode, redis %s)", __version__, settings.BOT_ENDPOINT_PATH,
+             "aes+plaintext" if settings.aes_enabled else "plaintext",
+             "external" if settings.REDIS_URL else "embedded")
+    return app

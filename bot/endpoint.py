@@ -1,0 +1,138 @@
+"""The HTTP surface: WeChat's callback URL and /healthz.
+
+The callback checks the signature, then freshness (timestamp window and a
+nonce remembered in Redis), decodes the push (bot.pushes), handles each
+message once (a Redis claim keyed on MsgId, or sender+time+event for events)
+and answers WeChat's retries with the stored reply. Whatever goes wrong in a
+handler, WeChat gets a well-formed answer, never an error page.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from bot import __version__
+from bot.masking import mask_openid
+from bot.pushes import Refused, check_fresh, decode_push, dedupe_key, verify_signature
+from bot.replies import Text, render
+from handlers import Context, dispatch
+
+log = logging.getLogger(__name__)
+
+SORRY = "抱歉，系统刚才开了个小差，请稍后再发一次；着急的话可以回复“人工”联系客服。"
+
+
+def services():
+    return current_app.extensions["wxbot"]
+
+
+def _xml(body: str) -> Response:
+    if body == "success":
+        return Response("success", mimetype="text/plain")
+    return Response(body, mimetype="application/xml")
+
+
+def _read_body(limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise Refused(413, "body too large")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise Refused(413, "body too large")
+    return body
+
+
+def _accept(svc, now: float):
+    """Check the request is a fresh, signed push from WeChat and decode it."""
+    settings = svc.settings
+    args = request.args
+    if not settings.WECHAT_TOKEN:
+        raise Refused(403, "WECHAT_TOKEN not configured")
+    verify_signature(settings.WECHAT_TOKEN, args)
+    if request.method == "GET":
+        return None
+    check_fresh(args.get("timestamp", ""), now, settings.BOT_REPLAY_WINDOW)
+    nonce = args.get("nonce", "")
+    if not nonce:
+        raise Refused(403, "no nonce")
+    is_new = svc.best_effort(lambda: svc.storage.remember_nonce(nonce, 2 * settings.BOT_REPLAY_WINDOW), True)
+    if not is_new:
+        raise Refused(403, "nonce already used")
+    return decode_push(_read_body(settings.BOT_MAX_BODY_BYTES), args, svc.crypto)
+
+
+#: What each kind of push opens of WeChat's customer-service message allowance.
+_OPENS_ALLOWANCE = {"text": "message", "image": "message", "voice": "message", "video": "message",
+                    "shortvideo": "message", "location": "message", "link": "message",
+                    "subscribe": "event", "subscribe_scan": "event", "scan": "event", "click": "event"}
+
+
+def _handle(svc, push, now: float) -> str:
+    """Run the handler for a push and return the final reply body (encrypted if needed)."""
+    message = push.message
+    ctx = Context(services=svc, now=now)
+    allowance = _OPENS_ALLOWANCE.get(getattr(message, "event", message.type))
+    if allowance:
+        svc.best_effort(lambda: svc.storage.open_budget(message.source, allowance), None)
+    try:
+        body = render(dispatch(message, ctx), message, now=now)
+    except Exception:
+        log.exception("handler failed for %s from %s", message.type, mask_openid(message.source))
+        ctx.notes["route"] = "error"
+        body = render(Text(SORRY), message, now=now)
+    if push.encrypted and body != "success":
+        body = svc.crypto.encrypt_message(body, push.nonce, push.timestamp)
+    route = ctx.notes.get("route", getattr(message, "event", message.type))
+    svc.best_effort(lambda: svc.storage.count_handled(route), None)
+    log.info("%s from %s -> %s in %.1f ms", getattr(message, "event", message.type),
+             mask_openid(message.source), route, (time.time() - now) * 1000)
+    return body
+
+
+def callback():
+    svc = services()
+    now = time.time()
+    try:
+        push = _accept(svc, now)
+    except Refused as refused:
+        log.warning("refused %s %s: %s", request.method, request.path, refused.reason)
+        return Response(f"{refused.reason}\n", status=refused.status, mimetype="text/plain")
+    if push is None:  # GET: the URL check from the MP console
+        return Response(request.args.get("echostr", ""), mimetype="text/plain")
+
+    key = dedupe_key(push.message)
+    ttl = svc.settings.BOT_REPLY_CACHE_TTL
+    first = svc.best_effort(lambda: svc.storage.claim_message(key, ttl), True)
+    if not first:
+        stored = svc.best_effort(lambda: svc.storage.wait_reply(key, svc.settings.BOT_REPLY_BUDGET), None)
+        log.info("retry of %s answered from the reply cache (%s)", key.split(":")[0],
+                 "hit" if stored else "miss")
+        return Response(stored[0], content_type=stored[1]) if stored else _xml("success")
+
+    response = _xml(_handle(svc, push, now))
+    svc.best_effort(lambda: svc.storage.store_reply(key, response.get_data(), response.content_type, ttl), None)
+    return response
+
+
+def healthz():
+    svc = services()
+    redis_ok = svc.best_effort(svc.storage.ping, False)
+    faq = svc.router.health() if hasattr(svc.router, "health") else {}
+    pending = svc.best_effort(lambda: svc.outbox.queue.count, None) if redis_ok else None
+    degraded = not redis_ok or bool(faq.get("error"))
+    return jsonify({
+        "status": "degraded" if degraded else "ok",
+        "version": __version__,
+        "redis": "ok" if redis_ok else "down",
+        "faq": faq,
+        "faq_count": faq.get("count"),
+        "outbound_queue": pending,
+    })
+
+
+def make_blueprint(path: str) -> Blueprint:
+    bp = Blueprint("wechat", __name__)
+    bp.add_url_rule(path, "callback", callback, methods=["GET", "POST"])
+    bp.add_url_rule("/healthz", "healthz", healthz, methods=["GET"])
+    return bp

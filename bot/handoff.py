@@ -1,0 +1,153 @@
+"""Handing users to live agents: what users are told, and the queue worker's side of it.
+
+The request path decides (bot.hours, bot.assign over the cached agent list)
+and answers at once; everything that needs WeChat's API runs here, in the
+worker: the notice with the agent's number and queue position, the priority
+session for a scam in progress, the pickup timeout, the online-agent cache
+and telling ticket owners that agents are back.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from bot.assign import Agent
+from bot.jobs import Outbox, runtime, send_custom_message
+from bot.masking import mask_openid
+
+log = logging.getLogger(__name__)
+
+
+def _text(content: str) -> dict:
+    return {"msgtype": "text", "text": {"content": content}}
+
+
+# --- wording --------------------------------------------------------------------------------
+
+def anti_fraud_line(brand: dict) -> str:
+    return (f"提醒：{brand['brand_name']}官方客服绝不会索要验证码、密码或助记词，也不会让您转账；"
+            "对客服工号有疑问，可把工号发到本公众号核验。")
+
+
+def notice_text(agent: Agent | None, ahead: int | None, brand: dict, priority: bool = False) -> str:
+    lead = "已为您优先转接人工客服" if priority else "已为您转接人工客服"
+    who = f" {agent.number}" + (f"（{agent.nickname}）" if agent and agent.nickname else "") if agent else ""
+    if ahead:
+        queue = f"前面还有 {ahead} 位用户在排队，请稍候，接通后客服会直接在这里回复您。"
+    else:
+        queue = "客服马上就到，请直接在这里描述您的问题。"
+    return f"{lead}{who}。{queue}\n{anti_fraud_line(brand)}"
+
+
+def closed_text(back: str, brand: dict) -> str:
+    return (f"现在是非工作时间，人工客服将于{back}上线（服务时间：{brand['service_hours']}）。\n"
+            "您可以直接回复一条消息描述问题，我会生成工单，客服上线后第一时间回复您。\n"
+            f"如遇被骗转账等紧急情况，请立即拨打反诈热线 {brand['anti_fraud_hotline']} 或报警 {brand['police']}。")
+
+
+def no_agent_text(brand: dict) -> str:
+    return ("抱歉，现在暂时没有客服在线。您可以直接回复一条消息描述问题，我会生成工单，客服上线后第一时间回复您；"
+            f"也可以拨打官方热线 {brand['hotline']}。")
+
+
+def ticket_text(number: str) -> str:
+    return f"已收到您的留言，工单号 {number}。客服上线后会在这里回复您，请留意公众号消息。"
+
+
+PICKUP_TIMEOUT_TEXT = ("目前咨询人数较多，客服暂时没能接入，抱歉让您久等。\n"
+                       "您可以继续等待，或直接回复一条消息留言，我会生成工单，客服稍后回复您。")
+
+
+def agents_back_text(number: str) -> str:
+    return f"您好，人工客服已上线。您的工单 {number} 已在处理中；如需现在沟通，回复“人工”即可接入。"
+
+
+def survey_text(agent_number: str) -> str:
+    return f"本次服务已结束，感谢您的耐心！请为客服 {agent_number} 的服务打分：回复 1-5（5 分最满意）。"
+
+
+RATING_THANKS = "感谢您的评价！还有问题的话随时发消息给我。"
+
+
+# --- jobs the worker runs -----------------------------------------------------------------------
+
+def _ahead_of(openid: str, wait_case: dict) -> int:
+    waiting = [row.get("openid") for row in wait_case.get("waitcaselist") or []]
+    if openid in waiting:
+        return waiting.index(openid)
+    return int(wait_case.get("count") or len(waiting))
+
+
+def send_handoff_notice(openid: str, agent: dict | None, priority: bool = False) -> dict:
+    """The handoff notice, with the queue position read from the wait-case API at send time."""
+    rt = runtime()
+    ahead = None
+    if agent is None or not priority:
+        try:
+            ahead = _ahead_of(openid, rt.client.customservice.get_wait_case())
+        except Exception as exc:  # the notice matters more than the position in it
+            log.warning("wait-case lookup failed (%s); notice sent without the queue position", exc)
+    brand = rt.brand()
+    text = notice_text(Agent(**agent) if agent else None, ahead, brand, priority)
+    return send_custom_message(openid, _text(text), "handoff")
+
+
+def create_priority_session(openid: str, account: str) -> dict:
+    """Give a scam-in-progress conversation straight to an agent, ahead of WeChat's queue."""
+    result = runtime().client.customservice.create_session(openid, account)
+    log.warning("priority session for %s created with %s", mask_openid(openid), account)
+    return result
+
+
+def check_pickup(openid: str, waiting_since: int) -> str:
+    """If the user is still waiting for the same handoff, say so and offer to take a message."""
+    rt = runtime()
+    session = rt.storage.get_kf_session(openid)
+    if not session or session.get("state") != "waiting" or session.get("waiting_since") != str(waiting_since):
+        return "picked_up"
+    conversation = rt.storage.load_conversation(openid)
+    conversation.extra["awaiting"] = "ticket"
+    rt.storage.save_conversation(openid, conversation)
+    send_custom_message(openid, _text(PICKUP_TIMEOUT_TEXT), "handoff")
+    return "offered_ticket"
+
+
+def refresh_agents(outbox: Outbox | None = None) -> list[dict]:
+    """Read the online agents and their loads into Redis; tell ticket owners when agents are back."""
+    rt = runtime()
+    online = rt.client.customservice.get_online_accounts() or []
+    names = {a.get("kf_account"): a.get("kf_nick", "") for a in rt.client.customservice.get_accounts() or []}
+    agents = [{"account": a["kf_account"], "nickname": names.get(a["kf_account"], ""),
+               "accepted": int(a.get("accepted_case") or 0), "kf_id": str(a.get("kf_id") or "")}
+              for a in online if int(a.get("status", 1)) == 1]
+    rt.storage.set_agents(agents)
+    if agents and rt.hours().is_open(time.time()):
+        outbox = outbox or Outbox(rt.storage.redis, rt.settings.BOT_QUEUE_NAME)
+        for ticket in rt.storage.open_tickets():
+            if ticket.get("status") == "open":
+                rt.storage.set_ticket_status(ticket["number"], "notifying")
+                outbox.send(ticket["openid"], _text(agents_back_text(ticket["number"])), purpose="ticket",
+                            ticket=ticket["number"])
+    return agents
+
+
+class AgentRefresher(threading.Thread):
+    """Runs refresh_agents every `interval` seconds in the worker; one refresher at a time across hosts."""
+
+    def __init__(self, interval: float):
+        super().__init__(name="agent-refresher", daemon=True)
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                if runtime().storage.claim_agent_refresh(self.interval * 0.9):
+                    refresh_agents()
+            except Exception as exc:  # WeChat or Redis away: keep the last cache until its TTL, try again
+                log.warning("agent refresh failed: %s", exc)
+            self.stopped.wait(self.interval)
+
+    def stop(self) -> None:
+        self.stopped.set()

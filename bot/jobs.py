@@ -1,0 +1,126 @@
+"""Outbound WeChat API calls as jobs on a Redis-backed queue (RQ).
+
+The request path never calls WeChat: it enqueues through `Outbox`, and the
+worker (`python -m bot worker`) runs the job functions below. Network errors,
+timeouts and 5xx raise, so RQ retries them with backoff; token errors are
+refreshed once inside the client; 45015 (outside the 48-hour window) and 45047
+(customer-service quota) are final for that message, which is recorded as
+undelivered rather than retried blindly.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import redis
+from rq import Queue, Retry
+from wechatpy.exceptions import WeChatClientException
+
+from bot.masking import mask_openid
+from bot.storage import Storage
+from bot.wechat import SharedTokenClient, make_client
+from config.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Errors that retrying cannot fix: the user must write again first.
+UNDELIVERABLE = {45015: "outside_window", 45047: "quota_exhausted", 40003: "invalid_openid"}
+#: How many customer-service messages a purpose must leave in the user's allowance: the
+#: allowance is spent by priority (handoff notices, then ticket replies, then surveys).
+KEEP_FOR_MORE_URGENT = {"handoff": 0, "ticket_reply": 0, "ticket": 0, "notice": 0, "survey": 1}
+RETRY = Retry(max=5, interval=[2, 10, 30, 120, 600])
+JOB_TIMEOUT = 30
+
+
+class Outbox:
+    """Enqueues outbound calls; used by the request path (it only talks to Redis)."""
+
+    def __init__(self, connection: redis.Redis, queue_name: str):
+        self.queue = Queue(queue_name, connection=connection, default_timeout=JOB_TIMEOUT)
+
+    def send(self, openid: str, message: dict, *, purpose: str = "notice", kf_account: str | None = None,
+             ticket: str | None = None):
+        """Queue a customer-service message; `message` is {"msgtype": T, T: {...}}.
+
+        `ticket`: the ticket this message answers; it is marked if WeChat refuses the message for good.
+        """
+        return self.queue.enqueue(send_custom_message, openid, message, purpose, kf_account, ticket,
+                                  retry=RETRY, description=f"{purpose} to {mask_openid(openid)}")
+
+    def send_text(self, openid: str, content: str, **kwargs):
+        return self.send(openid, {"msgtype": "text", "text": {"content": content}}, **kwargs)
+
+    def kf_call(self, method: str, *args, **kwargs):
+        """Queue one `client.customservice.<method>(*args, **kwargs)` call."""
+        return self.queue.enqueue(call_customservice, method, args, kwargs, retry=RETRY,
+                                  description=f"customservice.{method}")
+
+
+@dataclass
+class _Runtime:
+    settings: Settings
+    storage: Storage
+    client: SharedTokenClient
+
+    def brand(self) -> dict:
+        with open(self.settings.BOT_BRAND_FILE, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def hours(self):
+        from bot.hours import ServiceHours
+
+        return ServiceHours.load(self.settings.BOT_HOURS_FILE)
+
+
+_runtime: _Runtime | None = None
+
+
+def configure(settings: Settings, connection: redis.Redis) -> None:
+    """Set what the job functions use in this process (the worker calls it at start)."""
+    global _runtime
+    storage = Storage(connection, settings.BOT_REDIS_PREFIX)
+    _runtime = _Runtime(settings, storage, make_client(settings, storage))
+
+
+def runtime() -> _Runtime:
+    if _runtime is None:
+        from bot.redis_server import connect
+
+        settings = Settings.from_env()
+        configure(settings, connect(settings))
+    return _runtime
+
+
+def send_custom_message(openid: str, message: dict, purpose: str = "notice", kf_account: str | None = None,
+                        ticket: str | None = None) -> dict:
+    rt = runtime()
+    payload = {"touser": openid, **message}
+    if kf_account:
+        payload["customservice"] = {"kf_account": kf_account}
+    if not rt.storage.spend_budget(openid, keep=KEEP_FOR_MORE_URGENT.get(purpose, 0)):
+        log.info("custom message %s to %s not sent: the user's allowance is used up", purpose, mask_openid(openid))
+        rt.storage.record_undelivered(openid, purpose, message, "budget")
+        if ticket:
+            rt.storage.set_ticket_status(ticket, "budget", note=f"{purpose} not sent")
+        return {"status": "budget"}
+    try:
+        result = rt.client.post("message/custom/send", data=payload)
+    except WeChatClientException as exc:
+        reason = UNDELIVERABLE.get(exc.errcode)
+        if reason is None:
+            log.warning("custom message %s to %s failed (%s); RQ will retry", purpose, mask_openid(openid), exc.errcode)
+            raise
+        log.info("custom message %s to %s not deliverable: %s", purpose, mask_openid(openid), reason)
+        rt.storage.record_undelivered(openid, purpose, message, reason)
+        if ticket:
+            rt.storage.set_ticket_status(ticket, reason, note=f"{purpose} not delivered")
+        return {"status": reason}
+    if ticket:
+        rt.storage.set_ticket_status(ticket, "replied" if purpose == "ticket_reply" else "notified")
+    log.info("custom message %s sent to %s", purpose, mask_openid(openid))
+    return {"status": "sent", "result": result}
+
+
+def call_customservice(method: str, args: tuple, kwargs: dict) -> dict:
+    return getattr(runtime().client.customservice, method)(*args, **kwargs)

@@ -1,0 +1,109 @@
+"""Inbound pushes: signature, freshness, decryption and safe parsing, with no Flask inside.
+
+`decode_push` turns the query arguments and body of a POST from WeChat into a
+wechatpy message, or raises `Refused` with the HTTP status to answer:
+403 for anything not provably from WeChat (bad signature, stale timestamp,
+wrong msg_signature or appid), 400 for bodies that are not a WeChat message
+(malformed, hostile XML with a DTD or entities, undecryptable).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as defused_fromstring
+from wechatpy import parse_message
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.utils import check_signature
+
+# XML 1.0 forbids these; a user can still type some of them (WeChat passes \x1d on), and
+# expat would reject the whole push. Drop them so the user gets an answer.
+_ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Push:
+    message: object          # a wechatpy message (or UnknownMessage)
+    encrypted: bool          # the reply must be encrypted too
+    nonce: str
+    timestamp: str
+
+
+def verify_signature(token: str, args: Mapping[str, str]) -> None:
+    try:
+        check_signature(token, args.get("signature", ""), args.get("timestamp", ""), args.get("nonce", ""))
+    except InvalidSignatureException:
+        raise Refused(403, "bad signature") from None
+
+
+def check_fresh(timestamp: str, now: float, window: int) -> None:
+    try:
+        age = abs(now - int(timestamp))
+    except (TypeError, ValueError):
+        raise Refused(403, "timestamp is not a number") from None
+    if age > window:
+        raise Refused(403, f"timestamp {age:.0f}s from now, outside the {window}s window")
+
+
+def _safe_text(body: bytes) -> str:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "body is not UTF-8") from None
+    text = _ILLEGAL_XML.sub("", text)
+    try:
+        defused_fromstring(text)
+    except DefusedXmlException as exc:
+        raise Refused(400, f"hostile XML refused ({type(exc).__name__})") from None
+    except Exception:
+        raise Refused(400, "malformed XML") from None
+    return text
+
+
+def _has_plain_fields(text: str) -> bool:
+    return "<MsgType>" in text
+
+
+def decode_push(body: bytes, args: Mapping[str, str], crypto: WeChatCrypto | None) -> Push:
+    """The message in a POST whose signature and freshness were already checked."""
+    text = _safe_text(body)
+    encrypted = args.get("encrypt_type", "raw").lower() == "aes"
+    if encrypted and crypto is None:
+        # Compatible mode still carries the plain fields: answer in plaintext, which WeChat accepts.
+        if not _has_plain_fields(text):
+            raise Refused(403, "encrypted push but WECHAT_ENCODING_AES_KEY is not set")
+        encrypted = False
+    elif encrypted:
+        try:
+            text = crypto.decrypt_message(text, args.get("msg_signature", ""), args.get("timestamp", ""),
+                                          args.get("nonce", ""))
+        except (InvalidSignatureException, InvalidAppIdException) as exc:
+            raise Refused(403, f"encrypted push refused ({type(exc).__name__})") from None
+        except Exception:  # wrong key, truncated or tampered ciphertext
+            raise Refused(400, "encrypted push could not be decrypted") from None
+        text = _safe_text(text.encode("utf-8"))
+    try:
+        message = parse_message(text)
+    except Exception:  # no MsgType, not a WeChat message, odd field values
+        raise Refused(400, "not a WeChat message") from None
+    if message is None or not message.source or not message.target:
+        raise Refused(400, "not a WeChat message (no sender or recipient)")
+    return Push(message, encrypted, args.get("nonce", ""), args.get("timestamp", ""))
+
+
+def dedupe_key(message) -> str:
+    """One key per push, the same for WeChat's retries of it."""
+    if getattr(message, "type", "") != "event" and getattr(message, "id", 0):
+        return f"msg:{message.id}"
+    event = getattr(message, "event", getattr(message, "type", "unknown"))
+    return f"ev:{message.source}:{message.time}:{event}"

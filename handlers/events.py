@@ -1,0 +1,89 @@
+"""Events: subscribe (with or without a QR scene), unsubscribe, menu CLICK/VIEW, SCAN, LOCATION."""
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+from bot.decision import RouteDecision
+from bot.masking import mask_openid
+from bot.replies import Text
+from config.settings import PROJECT_ROOT
+from handlers import Context, on_event
+from handlers.copy import welcome
+from handlers.routes import answer_decision
+from handlers.text import answer_text
+
+log = logging.getLogger(__name__)
+MENU_FILE = PROJECT_ROOT / "config" / "menu.json"
+
+
+@lru_cache(maxsize=1)
+def menu(path: Path = MENU_FILE) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _scene_line(scene_id) -> str:
+    return menu()["scenes"].get(str(scene_id or ""), "")
+
+
+@on_event("subscribe")
+def subscribe(message, ctx: Context):
+    ctx.notes["route"] = "welcome"
+    return Text(welcome(ctx.services.brand))
+
+
+@on_event("subscribe_scan")
+def subscribe_scan(message, ctx: Context):
+    ctx.notes["route"] = "welcome"
+    line = _scene_line(message.scene_id)
+    return Text(welcome(ctx.services.brand) + (f"\n\n{line}" if line else ""))
+
+
+@on_event("scan")
+def scan(message, ctx: Context):
+    line = _scene_line(message.scene_id)
+    ctx.notes["route"] = "scan"
+    return Text(line) if line else None
+
+
+@on_event("unsubscribe")
+def unsubscribe(message, ctx: Context):
+    svc = ctx.services
+    svc.best_effort(lambda: svc.storage.clear_user(message.source), None)
+    log.info("user %s unsubscribed; state cleared", mask_openid(message.source))
+    ctx.notes["route"] = "unsubscribed"
+    return None
+
+
+@on_event("click")
+def click(message, ctx: Context):
+    action = menu()["clicks"].get(message.key or "")
+    ctx.notes["route"] = "click"
+    if action is None:
+        log.warning("menu key %r has no action in config/menu.json", message.key)
+        return Text(welcome(ctx.services.brand))
+    if "reply" in action:
+        return Text(action["reply"])
+    if "route" in action:
+        decision = RouteDecision(route=action["route"], reply="")
+        return answer_decision(decision, message.source, message.key, ctx)
+    if "faq" in action:
+        decision = ctx.services.router.answer(action["faq"])
+        return answer_decision(decision, message.source, message.key, ctx)
+    return answer_text(message.source, action["text"], ctx)
+
+
+@on_event("view")
+def view(message, ctx: Context):
+    ctx.notes["route"] = "view"
+    return None
+
+
+@on_event("location")
+def location_report(message, ctx: Context):
+    # Reported every few seconds while the chat is open, when the account asks for it: never answer.
+    ctx.notes["route"] = "location_report"
+    return None

@@ -1,0 +1,122 @@
+"""Handoff in the request path: decide at once, leave every API call to the queue worker.
+
+In service hours with agents online: transfer to the chosen agent (or the
+pool), queue the notice (agent number, queue position, anti-fraud line) and a
+pickup check. Outside hours or with nobody online: say when agents are back
+and take the user's next message as a ticket. A scam in progress goes first:
+straight to the least loaded agent, or a priority ticket.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from datetime import timedelta
+
+from bot import handoff as wording
+from bot.assign import Agent, pick_agent
+from bot.handoff import check_pickup, create_priority_session, send_handoff_notice
+from bot.jobs import RETRY
+from bot.replies import Text, Transfer
+from handlers import Context
+
+_RATING = re.compile(r"^\s*([1-5一二三四五])\s*(?:分|星|颗星)?\s*[。.!！]?\s*$")
+_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
+
+
+def _agents(ctx: Context) -> list[Agent] | None:
+    """Online agents from the worker's cache; None when the cache is unknown (worker or Redis away)."""
+    svc = ctx.services
+    rows = svc.best_effort(svc.storage.cached_agents, None)
+    return None if rows is None else [Agent(**row) for row in rows]
+
+
+def _set_awaiting(openid: str, ctx: Context, value: dict | None) -> None:
+    svc = ctx.services
+
+    def update():
+        conversation = svc.storage.load_conversation(openid)
+        conversation.extra.pop("awaiting", None)
+        conversation.extra.pop("rating_for", None)
+        if value:
+            conversation.extra.update(value)
+        svc.storage.save_conversation(openid, conversation)
+
+    svc.best_effort(update, None)
+
+
+def start_handoff(openid: str, ctx: Context, reason: str = "request"):
+    svc = ctx.services
+    settings = svc.settings
+    if not svc.hours.is_open(ctx.now):
+        ctx.notes["route"] = "handoff_closed"
+        _set_awaiting(openid, ctx, {"awaiting": "ticket"})
+        return Text(wording.closed_text(svc.hours.describe_next_open(ctx.now), svc.brand))
+    agents = _agents(ctx)
+    if agents == []:
+        ctx.notes["route"] = "handoff_no_agent"
+        _set_awaiting(openid, ctx, {"awaiting": "ticket"})
+        return Text(wording.no_agent_text(svc.brand))
+    agent = pick_agent(agents or [], settings.BOT_ASSIGN_RULE, max_sessions=settings.BOT_AGENT_MAX_SESSIONS)
+
+    def queue_up():
+        since = svc.storage.start_waiting(openid, agent.account if agent else "", False, reason)
+        svc.outbox.queue.enqueue(send_handoff_notice, openid, asdict(agent) if agent else None, False, retry=RETRY)
+        svc.outbox.queue.enqueue_in(timedelta(seconds=settings.BOT_PICKUP_TIMEOUT), check_pickup, openid, since)
+
+    svc.best_effort(queue_up, None)
+    return Transfer(agent.account if agent else None)
+
+
+def priority_handoff(openid: str, text: str, ctx: Context) -> str:
+    """A line for the scam alert: who takes over now, or the priority ticket number."""
+    svc = ctx.services
+    agents = _agents(ctx) if svc.hours.is_open(ctx.now) else []
+    agent = pick_agent(agents or [], priority=True)
+    if agent is not None:
+        def go():
+            svc.storage.start_waiting(openid, agent.account, True, "scam_alert")
+            svc.outbox.queue.enqueue(create_priority_session, openid, agent.account, retry=RETRY)
+            svc.outbox.queue.enqueue(send_handoff_notice, openid, asdict(agent), True, retry=RETRY)
+        if svc.best_effort(lambda: go() or True, False):
+            return f"已为您优先转接人工客服 {agent.number}，请留意本对话。"
+        return ""
+    number = svc.best_effort(lambda: svc.storage.create_ticket(openid, text, priority=True, reason="scam_alert"), None)
+    if number is None:
+        return ""
+    return f"已为您生成优先工单 {number}，客服上线后第一时间联系您。"
+
+
+def take_ticket(openid: str, text: str, ctx: Context):
+    svc = ctx.services
+    number = svc.best_effort(lambda: svc.storage.create_ticket(openid, text, reason="left_message"), None)
+    _set_awaiting(openid, ctx, None)
+    svc.best_effort(lambda: svc.storage.session_ended(openid), None)
+    ctx.notes["route"] = "ticket"
+    if number is None:
+        return Text(f"抱歉，留言暂时没能保存，请稍后再发一次，或拨打官方热线 {svc.brand['hotline']}。")
+    return Text(wording.ticket_text(number))
+
+
+def rating_of(text: str) -> int | None:
+    match = _RATING.match(text or "")
+    if not match:
+        return None
+    digit = match.group(1)
+    return _CN_DIGITS.get(digit) or int(digit)
+
+
+def take_rating(openid: str, score: int, rating_for: dict, ctx: Context):
+    svc = ctx.services
+    svc.best_effort(lambda: svc.storage.record_rating(openid, rating_for.get("account", ""), score,
+                                                      str(rating_for.get("since", ""))), None)
+    _set_awaiting(openid, ctx, None)
+    ctx.notes["route"] = "rating"
+    return Text(wording.RATING_THANKS)
+
+
+def after_session(openid: str, account: str, since: str, ctx: Context) -> None:
+    """The agent closed the session: ask for a rating (a survey spends the least urgent allowance)."""
+    svc = ctx.services
+    number = Agent(account=account).number
+    _set_awaiting(openid, ctx, {"awaiting": "rating", "rating_for": {"account": account, "since": since}})
+    svc.best_effort(lambda: svc.outbox.send_text(openid, wording.survey_text(number), purpose="survey"), None)

@@ -1,0 +1,82 @@
+"""One handler per route: turn a RouteDecision into a reply and its side effects.
+
+While the user waits for or talks with an agent, the bot steps aside: the
+message is transferred to customer service, except a scam alert, which is
+always answered at once.
+"""
+from __future__ import annotations
+
+import logging
+
+from bot.decision import RouteDecision
+from bot.masking import mask_openid, mask_text
+from bot.replies import Text, Transfer
+from handlers import Context
+from handlers.handoff import priority_handoff, start_handoff
+
+log = logging.getLogger(__name__)
+
+_ROUTES: dict = {}
+
+def on_route(name: str):
+    def register(fn):
+        _ROUTES[name] = fn
+        return fn
+    return register
+
+
+def answer_decision(decision: RouteDecision, openid: str, text: str, ctx: Context):
+    ctx.notes["route"] = decision.route
+    svc = ctx.services
+    session = svc.best_effort(lambda: svc.storage.get_kf_session(openid), None)
+    if session and decision.route != "scam_alert":
+        ctx.notes["route"] = "with_agent"
+        svc.best_effort(lambda: svc.storage.touch_kf_session(openid), None)
+        return Transfer(session.get("account") or None)
+    handler = _ROUTES.get(decision.route, _plain)
+    return handler(decision, openid, text, ctx)
+
+
+def _plain(decision: RouteDecision, openid: str, text: str, ctx: Context):
+    return Text(decision.reply)
+
+
+for _name in ("faq", "clarify", "greeting"):
+    on_route(_name)(_plain)
+
+
+@on_route("fallback")
+def fallback(decision: RouteDecision, openid: str, text: str, ctx: Context):
+    svc = ctx.services
+    svc.best_effort(lambda: svc.storage.count_unmatched(mask_text(text.strip())), None)
+    return Text(decision.reply)
+
+
+@on_route("verify")
+def verify(decision: RouteDecision, openid: str, text: str, ctx: Context):
+    _record_verdicts(decision, openid, ctx)
+    return Text(decision.reply)
+
+
+def _record_verdicts(decision: RouteDecision, openid: str, ctx: Context) -> None:
+    svc = ctx.services
+    for v in decision.verdicts:
+        svc.best_effort(lambda v=v: svc.storage.record_verification(
+            openid, v["identifier"], v["kind"], v["status"], v.get("lookalike_of")), None)
+
+
+@on_route("scam_alert")
+def scam_alert(decision: RouteDecision, openid: str, text: str, ctx: Context):
+    """Warn at once; a person takes over first (or a priority ticket), unless one already has."""
+    svc = ctx.services
+    svc.best_effort(lambda: svc.storage.mark_priority(openid, "scam_alert"), None)
+    _record_verdicts(decision, openid, ctx)
+    log.warning("scam in progress reported by %s", mask_openid(openid))
+    with_agent = svc.best_effort(lambda: svc.storage.get_kf_session(openid), None)
+    line = "" if with_agent else priority_handoff(openid, text, ctx)
+    return Text(decision.reply + (f"\n\n{line}" if line else ""))
+
+
+@on_route("handoff")
+def handoff(decision: RouteDecision, openid: str, text: str, ctx: Context):
+    return start_handoff(openid, ctx)

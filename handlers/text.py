@@ -1,0 +1,45 @@
+"""Text messages (and recognised voice): route the text, then answer per route.
+
+The router is plain Python; this handler loads the user's dialogue state from
+Redis around it (no state when Redis is down: the answer still comes).
+"""
+from __future__ import annotations
+
+from bot.decision import Conversation
+from handlers import Context, on_message
+from handlers.handoff import rating_of, take_rating, take_ticket
+from handlers.routes import answer_decision
+
+
+def answer_text(openid: str, text: str, ctx: Context):
+    svc = ctx.services
+    storage = svc.storage
+    conversation = svc.best_effort(lambda: storage.load_conversation(openid), Conversation())
+    awaiting = conversation.extra.get("awaiting")
+    if awaiting == "rating":
+        score = rating_of(text)
+        if score is not None:
+            return take_rating(openid, score, conversation.extra.get("rating_for") or {}, ctx)
+        conversation.extra.pop("awaiting", None)
+    decision, conversation = svc.router.route(text, conversation, now=ctx.now)
+    svc.best_effort(lambda: storage.save_conversation(openid, conversation), None)
+    svc.best_effort(lambda: storage.add_history(openid, _history_entry(text, decision)), None)
+    if awaiting == "ticket" and decision.route not in ("scam_alert", "handoff", "verify"):
+        return take_ticket(openid, text, ctx)
+    return answer_decision(decision, openid, text, ctx)
+
+
+def _history_entry(text: str, decision) -> dict:
+    entry = {"text": text[:300], "route": decision.route}
+    if decision.faq_id:
+        entry["faq_id"] = decision.faq_id
+    if decision.verdicts:
+        entry["verdicts"] = [f"{v['identifier']}={v['status']}" for v in decision.verdicts]
+    if decision.priority:
+        entry["priority"] = True
+    return entry
+
+
+@on_message("text")
+def text_message(message, ctx: Context):
+    return answer_text(message.source, message.content or "", ctx)

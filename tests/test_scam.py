@@ -1,0 +1,120 @@
+"""Scam-in-progress detection (bot.scam) and the scam_alert precheck (bot.safety)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench_safety import evaluate_scam, load_rows
+from bot import scam
+from bot.safety import make_prechecks
+from config.settings import Settings
+
+BRAND = json.loads((Path(__file__).resolve().parent.parent / "config" / "brand.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def scam_check():
+    return make_prechecks(Settings())[0]
+
+
+def test_labelled_set_is_big_enough_with_hard_negatives():
+    rows = load_rows("scam_labelled.jsonl")
+    assert len(rows) >= 60
+    assert sum(r["scam"] for r in rows) >= 30
+    assert sum(1 for r in rows if r.get("hard_negative")) >= 30
+
+
+def test_labelled_precision_and_recall_floors():
+    # Measured: precision 0.991, recall 1.000 on 212 messages (first pass on the last unseen round: 1.00 / 0.67).
+    result = evaluate_scam(load_rows("scam_labelled.jsonl"))
+    assert result["precision"] >= 0.95, result["misses"]
+    assert result["recall"] >= 0.95, result["misses"]
+    hard = evaluate_scam([r for r in load_rows("scam_labelled.jsonl") if r.get("hard_negative")])
+    assert hard["fp"] <= 2, hard["misses"]
+
+
+# One message per pattern the issue names; each must fire and name the signal that did it.
+@pytest.mark.parametrize("text, signal", [
+    ("有个自称客服的人让我把钱转到安全账户", "safe_account"),
+    ("对方说是平台工作人员，需要我转账验证资金才能解冻", "verify_funds"),
+    ("客服让我把手机收到的验证码告诉他", "sms_code"),
+    ("自称官方的人要我提供支付密码核实身份", "password"),
+    ("客服说钱包要升级，让我把助记词发给他", "seed_phrase"),
+    ("对方说要同步节点，让我在他给的网页里输入助记词", "upgrade_or_sync"),
+    ("客服让我下载腾讯会议开屏幕共享", "screen_or_remote"),
+    ("工作人员让我装向日葵远程帮我处理", "screen_or_remote"),
+    ("客服要我安装 TeamViewer 远程协助", "screen_or_remote"),
+    ("客服说给我退款，但要先付一笔手续费", "pay_first"),
+    ("自称银保监会的人说我开通了校园贷，要注销不然影响征信", "cancel_loan_or_student"),
+    ("客服打电话说我开了学生账户，需要注销", "cancel_loan_or_student"),
+    ("对方说是银行的，要帮我降低额度，让我操作转账", "lower_limit"),
+    ("有个客服说我的账户异常，马上就要被冻结了", "account_threat"),
+    ("客服在QQ上发了个链接让我登录领取补偿", "link"),
+    ("警察打电话说我涉嫌洗钱，让我不要告诉任何人", "isolation"),
+])
+def test_each_named_scam_pattern_fires_and_is_explained(text, signal):
+    result = scam.detect(text)
+    assert result.is_scam, (text, result)
+    assert signal in result.signals
+    assert result.score >= scam.THRESHOLD
+
+
+@pytest.mark.parametrize("text", [
+    "怎么设置支付密码", "客服让我提供工号核对", "怎么开启短信验证码", "我想找人工客服", "我的钱包怎么转账",
+    "收不到验证码怎么办", "怎么备份助记词", "账户被冻结了怎么解冻", "钱包App怎么升级到最新版", "节点同步很慢怎么办",
+    "官方会不会让我提供验证码", "客服说我的退款已经到账了", "怎么把钱转到银行卡", "", "   ",
+])
+def test_hard_negatives_stay_quiet(text):
+    assert not scam.detect(text).is_scam
+
+
+def test_no_actor_means_no_alert_unless_the_demand_is_decisive():
+    # The same demands with nobody pushing are questions, not scams in progress...
+    assert not scam.detect("屏幕共享要下载什么软件").is_scam
+    # ...except the one no legitimate message has.
+    assert scam.detect("要把钱转到安全账户吗").is_scam
+
+
+def test_a_policy_question_is_hedged_but_the_same_event_fires():
+    asked = scam.detect("客服会不会让我提供验证码？")
+    happened = scam.detect("客服让我提供验证码")
+    assert "hypothetical" in asked.signals and not asked.is_scam
+    assert happened.is_scam and asked.score < happened.score
+
+
+def test_signals_are_ordered_by_group_and_tips_explain_the_demands():
+    result = scam.detect("自称客服的人让我把验证码和助记词发给他")
+    groups = [next(s.group for s in scam.SIGNALS if s.name == name) for name in result.signals]
+    assert groups == sorted(groups, key=scam.GROUPS.index)
+    assert result.tips and all(result.tips)
+    assert len(result.tips) <= 2
+
+
+def test_scam_check_returns_a_priority_alert_with_brand_facts(scam_check):
+    decision = scam_check("客服让我把验证码念给他，他说他工号是KF1006")
+    assert decision.route == "scam_alert" and decision.priority is True
+    assert decision.score >= scam.THRESHOLD
+    for fact in ("hotline", "anti_fraud_hotline", "police", "service_hours"):
+        assert BRAND[fact] in decision.reply, fact
+    for advice in ("挂断", "不要转账", "验证码"):
+        assert advice in decision.reply
+    assert decision.verdicts == ({"identifier": "KF1006", "kind": "agent_id", "status": "not_official",
+                                  "lookalike_of": "KF1005"},)
+    assert "KF1006" in decision.reply
+    assert len(decision.reply.encode("utf-8")) < 1500
+    assert decision.to_json()["route"] == "scam_alert"
+
+
+def test_scam_check_is_none_for_ordinary_questions(scam_check):
+    assert scam_check("提现多久到账") is None
+    assert scam_check("KF1003是你们的客服吗") is None  # a verification question, not a scam in progress
+
+
+def test_prechecks_come_in_order_scam_then_verify():
+    scam_check, verify_check = make_prechecks(Settings())
+    text = "自称客服KF1006的人让我把钱转到安全账户"
+    assert scam_check(text).route == "scam_alert"
+    assert verify_check(text).route == "verify"  # the router stops at the first: the alert wins
+    assert verify_check("KF1006是客服吗").route == "verify"

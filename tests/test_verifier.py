@@ -1,0 +1,245 @@
+"""Verification of claimed official contacts (bot.verifier, bot.safety.verify_check),
+recording of verdicts (Storage.record_verification) and `python -m bot verify report`."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench_safety import evaluate_verify, load_rows
+from bot import verifier
+from bot.channels import load_registry
+from bot.commands import verify as verify_command
+from bot.safety import make_prechecks
+from config.settings import Settings
+
+CONFIG = Path(__file__).resolve().parent.parent / "config"
+BRAND = json.loads((CONFIG / "brand.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry(CONFIG / "official_channels.json", CONFIG / "brand.json")
+
+
+@pytest.fixture(scope="module")
+def verify_check():
+    return make_prechecks(Settings())[1]
+
+
+def verdicts(text, registry):
+    return [v.as_dict() for v in verifier.check(text, registry)]
+
+
+# --- the labelled set (tests/data/verify_labelled.jsonl) ---------------------------------------
+
+def test_labelled_set_is_big_enough_and_covers_every_kind_and_status():
+    rows = load_rows("verify_labelled.jsonl")
+    expected = [v for row in rows for v in row["expect"]]
+    assert len(rows) >= 60
+    assert {v["kind"] for v in expected} == set(verifier.KIND_NAMES)
+    assert {v["status"] for v in expected} == {"official", "revoked", "not_official"}
+    assert sum(1 for v in expected if v["lookalike_of"]) >= 20
+    assert sum(1 for row in rows if not row["expect"]) >= 20
+
+
+def test_labelled_accuracy_floors(registry):
+    # Measured: route P 0.992 R 1.000, lookalikes P 1.000 R 1.000, exact verdicts 0.994 (164 messages).
+    result = evaluate_verify(load_rows("verify_labelled.jsonl"), registry)
+    assert result["route"]["precision"] >= 0.95, result["misses"]
+    assert result["route"]["recall"] >= 0.95, result["misses"]
+    assert result["lookalike"]["precision"] >= 0.95, result["misses"]
+    assert result["lookalike"]["recall"] >= 0.90, result["misses"]
+    assert result["exact"] >= 0.93, result["misses"]
+
+
+# --- canonical verdicts ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, identifier, kind, status, lookalike_of", [
+    ("KF1003是你们的客服吗", "KF1003", "agent_id", "official", None),
+    ("KF0999还在职吗", "KF0999", "agent_id", "revoked", None),
+    ("KF1006是你们客服吗", "KF1006", "agent_id", "not_official", "KF1005"),
+    ("工号9527是真的吗", "KF9527", "agent_id", "not_official", None),
+    ("400-888-6688是官方电话吗", "4008886688", "phone", "official", None),
+    ("4008886689是官方电话吗", "4008886689", "phone", "not_official", "4008886688"),
+    ("4008886868是官方电话吗", "4008886868", "phone", "not_official", "4008886688"),  # two digits swapped
+    ("13812345678是你们客服吗", "13812345678", "phone", "not_official", None),
+    ("help.wallet.example.com 是官网吗", "help.wallet.example.com", "domain", "official", None),
+    ("wallet-example.com 是官网吗", "wallet-example.com", "domain", "not_official", "wallet.example.com"),
+    ("wa11et.example.com 是官网吗", "wa11et.example.com", "domain", "not_official", "wallet.example.com"),
+    ("wallet.example.com.evil.cn 是官网吗", "wallet.example.com.evil.cn", "domain", "not_official", "wallet.example.com"),
+    ("wallet.example.com-secure.top 是官网吗", "wallet.example.com-secure.top", "domain", "not_official",
+     "wallet.example.com"),
+    ("walletexample-kefu.com 是官网吗", "walletexample-kefu.com", "domain", "not_official", "wallet.example.com"),
+    ("xn--wllet-4ve.example.com 是官网吗", "xn--wllet-4ve.example.com", "domain", "not_official", "wallet.example.com"),
+    ("w\u0430llet.example.com 是官网吗", "w\u0430llet.example.com", "domain", "not_official", "wallet.example.com"),
+    ("example.com 是官网吗", "example.com", "domain", "not_official", None),
+    ("support@wallet.example.com 是官方邮箱吗", "support@wallet.example.com", "email", "official", None),
+    ("support@wallet-example.com 是官方邮箱吗", "support@wallet-example.com", "email", "not_official",
+     "support@wallet.example.com"),
+    ("微信号 demo_wallet_official 是官方吗", "demo_wallet_official", "wechat_id", "official", None),
+    ("微信号 demo_wallet_officia1 是官方吗", "demo_wallet_officia1", "wechat_id", "not_official", "demo_wallet_official"),
+    ("QQ 12345678 说是客服", "12345678", "qq", "not_official", None),
+])
+def test_canonical_verdicts(registry, text, identifier, kind, status, lookalike_of):
+    assert verdicts(text, registry) == [
+        {"identifier": identifier, "kind": kind, "status": status, "lookalike_of": lookalike_of}]
+
+
+@pytest.mark.parametrize("written", [
+    "KF1003", "kf1003", "KF 1003", "KF-1003", "ＫＦ１００３", "工号1003", "工号：1003", "工号是 KF1003", "客服1003号",
+    "1003号客服", "客服工号 1003",
+])
+def test_agent_number_forms(registry, written):
+    assert [v["identifier"] for v in verdicts(f"{written} 是真的吗", registry)] == ["KF1003"]
+
+
+@pytest.mark.parametrize("written", [
+    "400-888-6688", "400 888 6688", "4008886688", "+86 400 888 6688", "86-4008886688", "0086 400-888-6688",
+    "４００－８８８－６６８８", "400\u200b888\u200b6688",
+])
+def test_hotline_forms(registry, written):
+    assert verdicts(f"{written} 是官方的吗", registry) == [
+        {"identifier": "4008886688", "kind": "phone", "status": "official", "lookalike_of": None}]
+
+
+@pytest.mark.parametrize("written, canonical", [
+    ("138 1234 5678", "13812345678"), ("+86 138-1234-5678", "13812345678"), ("010-12345678", "01012345678"),
+    ("(010) 1234 5678", "01012345678"), ("0755-88886666", "075588886666"), ("95188", "95188"),
+])
+def test_other_phone_forms(registry, written, canonical):
+    assert [v["identifier"] for v in verdicts(f"{written} 说是客服", registry)] == [canonical]
+
+
+@pytest.mark.parametrize("written", ["wallet．example．com", "wallet。example。com", "WALLET.EXAMPLE.COM",
+                                     "https://wallet.example.com/login", "wallet.example.com."])
+def test_domain_forms_of_the_official_site(registry, written):
+    assert verdicts(f"{written} 是官网吗", registry)[0]["status"] == "official"
+
+
+def test_a_url_user_part_does_not_hide_the_real_host(registry):
+    assert verdicts("https://wallet.example.com@evil.cn/login 安全吗", registry) == [
+        {"identifier": "evil.cn", "kind": "domain", "status": "not_official", "lookalike_of": "wallet.example.com"}]
+
+
+@pytest.mark.parametrize("text", [
+    "怎么分辨真假客服", "客服让我提供工号核对", "官方客服电话是多少",            # no identifier: the FAQ answers
+    "我的手机号13812345678收不到验证码", "我的邮箱 abc@qq.com 收不到邮件",        # the user's own details
+    "提现到尾号6688的银行卡要多久", "我转了95000元怎么还没到", "订单号202401011234567查不到",
+    "版本号 2.3.1 有什么新功能", "截图 image.png 发不出去", "在 wallet.example.com 上怎么修改密码",
+])
+def test_not_a_verification_request(verify_check, text):
+    assert verify_check(text) is None
+
+
+def test_agent_lists_and_mixed_identifiers_get_one_reply(verify_check):
+    decision = verify_check("工号1003、1004和KF1006，还有 wallet-example.com，哪些是真的")
+    assert decision.route == "verify"
+    assert [(v["identifier"], v["status"]) for v in decision.verdicts] == [
+        ("KF1003", "official"), ("KF1004", "official"), ("KF1006", "not_official"),
+        ("wallet-example.com", "not_official")]
+    assert decision.reply.count("官方渠道只有") == 1
+    assert decision.priority is False
+
+
+# --- replies ---------------------------------------------------------------------------------------------
+
+def test_not_official_reply_lists_real_channels_and_what_to_do(verify_check):
+    reply = verify_check("wallet-example.com 是官网吗").reply
+    for fact in ("hotline", "website", "email", "official_account", "anti_fraud_hotline", "police", "brand_name"):
+        assert BRAND[fact] in reply, fact
+    for advice in ("停止与对方联系", "不要转账", "验证码", "助记词"):
+        assert advice in reply
+    assert "仿冒 wallet.example.com" in reply
+    assert len(reply.encode("utf-8")) < 1500
+
+
+def test_revoked_reply_says_former_staff_and_the_date(verify_check, registry):
+    reply = verify_check("KF0999还在职吗").reply
+    assert "前员工" in reply and registry.agents[999].revoked_on in reply and "请勿" in reply
+
+
+def test_official_reply_confirms_without_the_warning_block(verify_check):
+    reply = verify_check("KF1003是你们的客服吗").reply
+    assert "在职客服" in reply and "官方渠道只有" not in reply
+    assert "验证码" in reply  # still says what staff never ask for
+
+
+def test_official_hotline_reply_warns_that_caller_id_can_be_spoofed(verify_check):
+    assert "伪造" in verify_check("4008886688打来的是真的吗").reply
+
+
+def test_reply_values_come_from_the_brand_file(tmp_path):
+    brand = dict(BRAND, brand_name="测试钱包", hotline="400-111-2222", anti_fraud_hotline="96999")
+    (tmp_path / "brand.json").write_text(json.dumps(brand, ensure_ascii=False), encoding="utf-8")
+    registry = load_registry(CONFIG / "official_channels.json", tmp_path / "brand.json")
+    reply = verifier.reply_text(verifier.check("KF1006是客服吗", registry), registry)
+    assert "测试钱包" in reply and "400-111-2222" in reply and "96999" in reply
+
+
+def test_a_message_full_of_identifiers_still_fits_one_wechat_text(registry):
+    text = " ".join(f"wallet-example{i}.com 1381234{i:04d} KF{2000 + i}" for i in range(40)) + " 是真的吗"
+    found = verifier.check(text, registry)
+    assert len(found) == verifier.MAX_IDENTIFIERS
+    assert len(verifier.reply_text(found, registry).encode("utf-8")) <= verifier.MAX_REPLY_BYTES
+
+
+# --- recording and the report ---------------------------------------------------------------------------
+
+def test_record_verification_counts_non_official_identifiers_and_masks_the_user(storage):
+    openid = "oUSER1234567890abcdefghijklmn"
+    storage.record_verification(openid, "KF1003", "agent_id", "official")
+    for _ in range(3):
+        storage.record_verification(openid, "4008886689", "phone", "not_official", "4008886688")
+    storage.record_verification("oOTHER234567890abcdefghijklm", "KF0999", "agent_id", "revoked")
+
+    top = storage.top_reported(10)
+    assert [(r["identifier"], r["kind"], r["count"]) for r in top] == [
+        ("4008886689", "phone", 3), ("KF0999", "agent_id", 1)]
+    assert top[0]["status"] == "not_official" and top[0]["lookalike_of"] == "4008886688" and top[0]["last_seen"]
+    assert storage.top_reported(1) == top[:1]
+
+    log = storage.recent_verifications(10)
+    assert len(log) == 5 and log[-1]["identifier"] == "KF1003"
+    stored = b" ".join(storage.redis.lrange(storage.key("verify", "log"), 0, -1))
+    assert openid.encode() not in stored and b"oUSE***" in stored
+
+
+def run_verify_command(argv):
+    parser = argparse.ArgumentParser()
+    verify_command.register(parser.add_subparsers())
+    args = parser.parse_args(["verify", *argv])
+    return args.func(args)
+
+
+def test_report_command_lists_the_most_reported_first(storage, redis_server, monkeypatch, capsys):
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    monkeypatch.setenv("BOT_REDIS_PREFIX", storage.prefix)
+    storage.record_verification("oA", "wallet-example.com", "domain", "not_official", "wallet.example.com")
+    for _ in range(2):
+        storage.record_verification("oB", "13812345678", "phone", "not_official")
+
+    assert run_verify_command(["report", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["identifier"], r["count"]) for r in rows] == [("13812345678", 2), ("wallet-example.com", 1)]
+
+    assert run_verify_command(["report"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "13812345678" in out[1] and "wallet-example.com" in out[2] and "imitates wallet.example.com" in out[2]
+
+
+def test_check_and_registry_commands(capsys, monkeypatch, tmp_path):
+    monkeypatch.delenv("BOT_CHANNELS_FILE", raising=False)
+    assert run_verify_command(["check", "KF1006是你们客服吗"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["decision"]["route"] == "verify" and shown["identifiers"] == [{"kind": "agent_id", "value": "KF1006"}]
+    assert run_verify_command(["registry"]) == 0
+    assert capsys.readouterr().out.startswith("ok:")
+
+    broken = tmp_path / "official_channels.json"
+    broken.write_text('{"version": 0}', encoding="utf-8")
+    monkeypatch.setenv("BOT_CHANNELS_FILE", str(broken))
+    assert run_verify_command(["registry"]) == 1
+    assert "invalid" in capsys.readouterr().out

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# README command 2: set up, then run the whole test suite (real Redis, multi-worker gunicorn, fake WeChat).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+exec .venv/bin/python -m pytest -q "$@"
