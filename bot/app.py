@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
@@ -21,6 +22,7 @@ import handlers
 from bot import __version__
 from bot.hours import ServiceHours
 from bot.jobs import Outbox
+from bot.reloader import ReloadingSource
 from bot.masking import install_log_masking
 from bot.storage import Storage
 from config.settings import Settings
@@ -38,10 +40,14 @@ class Services:
     router: object                   # bot.router.Router
     crypto: WeChatCrypto | None
     brand: dict
-    hours: object                    # bot.hours.ServiceHours
+    hours_source: object             # ReloadingSource of bot.hours.ServiceHours
     #: Unix time Redis last failed, for /healthz (0: no failure seen).
     redis_failed_at: float = 0.0
     extra: dict = field(default_factory=dict)
+
+    @property
+    def hours(self):
+        return self.hours_source.get()
 
     def best_effort(self, action: Callable[[], T], default: T, what: str = "redis") -> T:
         """Run a Redis action; when Redis is down, log it and carry on with `default`."""
@@ -76,10 +82,12 @@ def build_services(settings: Settings, **overrides) -> Services:
     router = overrides.pop("router", None) or build_router(settings, prechecks=default_prechecks(settings))
     with open(settings.BOT_BRAND_FILE, encoding="utf-8") as fh:
         brand = json.load(fh)
-    hours = overrides.pop("hours", None) or ServiceHours.load(settings.BOT_HOURS_FILE)
+    hours = ReloadingSource(lambda: [Path(settings.BOT_HOURS_FILE)],
+                            lambda: ServiceHours.load(settings.BOT_HOURS_FILE),
+                            settings.BOT_RELOAD_INTERVAL, name="service hours")
     return Services(settings=settings, redis=client, storage=storage,
                     outbox=Outbox(client, settings.BOT_QUEUE_NAME), router=router,
-                    crypto=crypto, brand=brand, hours=hours, **overrides)
+                    crypto=crypto, brand=brand, hours_source=hours, **overrides)
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:

@@ -30,25 +30,24 @@ def anti_fraud_line(brand: dict) -> str:
             "对客服工号有疑问，可把工号发到本公众号核验。")
 
 
-def notice_text(agent: Agent | None, ahead: int | None, brand: dict, priority: bool = False) -> str:
+def notice_text(agent: Agent | None, ahead: int | None, brand: dict, priority: bool = False,
+                nobody_online: bool = False) -> str:
     lead = "已为您优先转接人工客服" if priority else "已为您转接人工客服"
-    who = f" {agent.number}" + (f"（{agent.nickname}）" if agent and agent.nickname else "") if agent else ""
+    who = f" {agent.number}" + (f"（{agent.nickname}）" if agent.nickname else "") if agent else ""
+    lines = [f"{lead}{who}。"]
+    if nobody_online:
+        lines.append("现在暂时没有客服在线，客服上线后会按排队顺序接入。")
     if ahead:
-        queue = f"前面还有 {ahead} 位用户在排队，请稍候，接通后客服会直接在这里回复您。"
-    else:
-        queue = "客服马上就到，请直接在这里描述您的问题。"
-    return f"{lead}{who}。{queue}\n{anti_fraud_line(brand)}"
+        lines.append(f"您前面还有 {ahead} 位用户在排队，请稍候，接通后客服会直接在这里回复您。")
+    elif not nobody_online:
+        lines.append("客服马上就到，请直接在这里描述您的问题。")
+    return "".join(lines) + "\n" + anti_fraud_line(brand)
 
 
 def closed_text(back: str, brand: dict) -> str:
     return (f"现在是非工作时间，人工客服将于{back}上线（服务时间：{brand['service_hours']}）。\n"
             "您可以直接回复一条消息描述问题，我会生成工单，客服上线后第一时间回复您。\n"
             f"如遇被骗转账等紧急情况，请立即拨打反诈热线 {brand['anti_fraud_hotline']} 或报警 {brand['police']}。")
-
-
-def no_agent_text(brand: dict) -> str:
-    return ("抱歉，现在暂时没有客服在线。您可以直接回复一条消息描述问题，我会生成工单，客服上线后第一时间回复您；"
-            f"也可以拨打官方热线 {brand['hotline']}。")
 
 
 def ticket_text(number: str) -> str:
@@ -79,17 +78,17 @@ def _ahead_of(openid: str, wait_case: dict) -> int:
     return int(wait_case.get("count") or len(waiting))
 
 
-def send_handoff_notice(openid: str, agent: dict | None, priority: bool = False) -> dict:
+def send_handoff_notice(openid: str, agent: dict | None, priority: bool = False,
+                        nobody_online: bool = False) -> dict:
     """The handoff notice, with the queue position read from the wait-case API at send time."""
     rt = runtime()
     ahead = None
-    if agent is None or not priority:
+    if not priority:
         try:
             ahead = _ahead_of(openid, rt.client.customservice.get_wait_case())
         except Exception as exc:  # the notice matters more than the position in it
             log.warning("wait-case lookup failed (%s); notice sent without the queue position", exc)
-    brand = rt.brand()
-    text = notice_text(Agent(**agent) if agent else None, ahead, brand, priority)
+    text = notice_text(Agent(**agent) if agent else None, ahead, rt.brand(), priority, nobody_online)
     return send_custom_message(openid, _text(text), "handoff")
 
 

@@ -118,3 +118,12 @@ def connect(settings) -> redis.Redis:
     url = settings.REDIS_URL or ensure_embedded(settings.BOT_VAR_DIR)
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
                                 health_check_interval=30, retry_on_timeout=False)
+
+
+def open_storage(settings=None):
+    """(settings, Storage) for command-line tools, from the environment by default."""
+    from bot.storage import Storage
+    from config.settings import Settings
+
+    settings = settings or Settings.from_env()
+    return settings, Storage(connect(settings), settings.BOT_REDIS_PREFIX)

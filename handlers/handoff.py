@@ -1,14 +1,16 @@
 """Handoff in the request path: decide at once, leave every API call to the queue worker.
 
-In service hours with agents online: transfer to the chosen agent (or the
-pool), queue the notice (agent number, queue position, anti-fraud line) and a
-pickup check. Outside hours or with nobody online: say when agents are back
-and take the user's next message as a ticket. A scam in progress goes first:
-straight to the least loaded agent, or a priority ticket.
+In service hours: transfer to the chosen agent (or WeChat's queue when the
+rule or the loads leave the choice to it, or nobody is online yet), queue the
+notice (agent number, queue position, anti-fraud line) and a pickup check that
+offers to take a message if nobody answers in time. Outside hours: say when
+agents are back and take the user's next message as a ticket. A scam in
+progress goes first: straight to the least loaded agent, or a priority ticket.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -52,15 +54,15 @@ def start_handoff(openid: str, ctx: Context, reason: str = "request"):
         _set_awaiting(openid, ctx, {"awaiting": "ticket"})
         return Text(wording.closed_text(svc.hours.describe_next_open(ctx.now), svc.brand))
     agents = _agents(ctx)
-    if agents == []:
-        ctx.notes["route"] = "handoff_no_agent"
-        _set_awaiting(openid, ctx, {"awaiting": "ticket"})
-        return Text(wording.no_agent_text(svc.brand))
     agent = pick_agent(agents or [], settings.BOT_ASSIGN_RULE, max_sessions=settings.BOT_AGENT_MAX_SESSIONS)
+    nobody_online = agents == []
+    if nobody_online:
+        ctx.notes["route"] = "handoff_queued"
 
     def queue_up():
         since = svc.storage.start_waiting(openid, agent.account if agent else "", False, reason)
-        svc.outbox.queue.enqueue(send_handoff_notice, openid, asdict(agent) if agent else None, False, retry=RETRY)
+        svc.outbox.queue.enqueue(send_handoff_notice, openid, asdict(agent) if agent else None, False,
+                                 nobody_online, retry=RETRY)
         svc.outbox.queue.enqueue_in(timedelta(seconds=settings.BOT_PICKUP_TIMEOUT), check_pickup, openid, since)
 
     svc.best_effort(queue_up, None)
@@ -98,7 +100,7 @@ def take_ticket(openid: str, text: str, ctx: Context):
 
 
 def rating_of(text: str) -> int | None:
-    match = _RATING.match(text or "")
+    match = _RATING.match(unicodedata.normalize("NFKC", text or ""))
     if not match:
         return None
     digit = match.group(1)

@@ -23,14 +23,18 @@ def answer_text(openid: str, text: str, ctx: Context):
         conversation.extra.pop("awaiting", None)
     decision, conversation = svc.router.route(text, conversation, now=ctx.now)
     svc.best_effort(lambda: storage.save_conversation(openid, conversation), None)
-    svc.best_effort(lambda: storage.add_history(openid, _history_entry(text, decision)), None)
     if awaiting == "ticket" and decision.route not in ("scam_alert", "handoff", "verify"):
-        return take_ticket(openid, text, ctx)
-    return answer_decision(decision, openid, text, ctx)
+        reply = take_ticket(openid, text, ctx)
+    else:
+        reply = answer_decision(decision, openid, text, ctx)
+    entry = _history_entry(text, decision, ctx.notes.get("route", decision.route))
+    svc.best_effort(lambda: storage.add_history(openid, entry), None)
+    return reply
 
 
-def _history_entry(text: str, decision) -> dict:
-    entry = {"text": text[:300], "route": decision.route}
+def _history_entry(text: str, decision, route: str) -> dict:
+    """What the agent sees of this message later (python -m bot handoff show)."""
+    entry = {"text": text[:300], "route": route}
     if decision.faq_id:
         entry["faq_id"] = decision.faq_id
     if decision.verdicts:

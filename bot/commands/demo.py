@@ -17,6 +17,7 @@ DEMO_AGENTS = (("kf1001@demo_wallet_official", "KF1001 小王"), ("kf1002@demo_w
 
 def run(args) -> int:
     import os
+    from pathlib import Path
 
     from bot.redis_server import ensure_embedded
     from bot.sim.chat import run_chat
@@ -29,6 +30,13 @@ def run(args) -> int:
     env["WECHAT_ENCODING_AES_KEY"] = DEMO["WECHAT_ENCODING_AES_KEY"] if args.mode != "plaintext" else ""
     env["REDIS_URL"] = os.environ.get("REDIS_URL") or ensure_embedded(settings.BOT_VAR_DIR)
     env["BOT_LOG_LEVEL"] = os.environ.get("BOT_LOG_LEVEL", "INFO")
+    env["BOT_AGENT_REFRESH"] = "1"
+    env["BOT_PICKUP_TIMEOUT"] = os.environ.get("BOT_PICKUP_TIMEOUT", "60")
+    if not args.real_hours:  # agents on duty around the clock, so the handoff can be tried any time
+        always = Path(settings.BOT_VAR_DIR) / "demo_hours_always_open.json"
+        always.parent.mkdir(parents=True, exist_ok=True)
+        always.write_text('{"timezone": "Asia/Shanghai", "always_open": true, "weekly": {}}', encoding="utf-8")
+        env["BOT_HOURS_FILE"] = str(always)
     fake = FakeWeChat(app_id=env["WECHAT_APP_ID"], app_secret=env["WECHAT_APP_SECRET"], token=env["WECHAT_TOKEN"],
                       encoding_aes_key=env["WECHAT_ENCODING_AES_KEY"], mode=args.mode).start()
     for account, nickname in DEMO_AGENTS:
@@ -51,4 +59,6 @@ def register(subparsers) -> None:
                         help=f"also act as this customer-service agent (default {DEMO_AGENTS[0][0]})")
     parser.add_argument("--user", default="oDemoUser0000000000000000001", help="the WeChat user's openid")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--real-hours", action="store_true",
+                        help="use config/service_hours.json (default: agents on duty around the clock)")
     parser.set_defaults(func=run)

@@ -89,11 +89,9 @@ def run_try(args) -> int:
 
 
 def run_unmatched(args) -> int:
-    from bot.redis_server import connect
-    from bot.storage import Storage
+    from bot.redis_server import open_storage
 
-    settings = Settings.from_env()
-    rows = Storage(connect(settings), settings.BOT_REDIS_PREFIX).top_unmatched(args.top)
+    rows = open_storage()[1].top_unmatched(args.top)
     if not rows:
         print("还没有记录到未匹配的消息。")
         return 0

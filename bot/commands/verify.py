@@ -17,12 +17,9 @@ def _print_json(data) -> None:
 
 
 def report(args) -> int:
-    from bot.redis_server import connect
-    from bot.storage import Storage
-    from config.settings import Settings
+    from bot.redis_server import open_storage
 
-    settings = Settings.from_env()
-    rows = Storage(connect(settings), settings.BOT_REDIS_PREFIX).top_reported(args.top)
+    rows = open_storage()[1].top_reported(args.top)
     if args.json:
         _print_json(rows)
         return 0
