@@ -8,9 +8,8 @@ worker calls it once; everything shared between workers lives in Redis.
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import redis
@@ -22,6 +21,7 @@ import handlers
 from bot import __version__
 from bot.hours import ServiceHours
 from bot.jobs import Outbox
+from bot.redis_server import Breaker
 from bot.reloader import ReloadingSource
 from bot.masking import install_log_masking
 from bot.storage import Storage
@@ -41,22 +41,15 @@ class Services:
     crypto: WeChatCrypto | None
     brand: dict
     hours_source: object             # ReloadingSource of bot.hours.ServiceHours
-    #: Unix time Redis last failed, for /healthz (0: no failure seen).
-    redis_failed_at: float = 0.0
-    extra: dict = field(default_factory=dict)
+    breaker: Breaker = field(default_factory=Breaker)
 
     @property
     def hours(self):
         return self.hours_source.get()
 
-    def best_effort(self, action: Callable[[], T], default: T, what: str = "redis") -> T:
-        """Run a Redis action; when Redis is down, log it and carry on with `default`."""
-        try:
-            return action()
-        except (redis.RedisError, OSError) as exc:
-            self.redis_failed_at = time.time()
-            log.warning("%s unavailable, degrading: %s", what, type(exc).__name__)
-            return default
+    def best_effort(self, action: Callable[[], T], default: T) -> T:
+        """Run a Redis action; when Redis is down (or just was), carry on with `default`."""
+        return self.breaker.run(action, default)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -85,9 +78,10 @@ def build_services(settings: Settings, **overrides) -> Services:
     hours = ReloadingSource(lambda: [Path(settings.BOT_HOURS_FILE)],
                             lambda: ServiceHours.load(settings.BOT_HOURS_FILE),
                             settings.BOT_RELOAD_INTERVAL, name="service hours")
+    breaker = Breaker(settings.BOT_REDIS_RETRY)
     return Services(settings=settings, redis=client, storage=storage,
-                    outbox=Outbox(client, settings.BOT_QUEUE_NAME), router=router,
-                    crypto=crypto, brand=brand, hours_source=hours, **overrides)
+                    outbox=Outbox(client, settings.BOT_QUEUE_NAME, breaker), router=router,
+                    crypto=crypto, brand=brand, hours_source=hours, breaker=breaker, **overrides)
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:

@@ -3,13 +3,19 @@
 The callback checks the signature, then freshness (timestamp window and a
 nonce remembered in Redis), decodes the push (bot.pushes), handles each
 message once (a Redis claim keyed on MsgId, or sender+time+event for events)
-and answers WeChat's retries with the stored reply. Whatever goes wrong in a
-handler, WeChat gets a well-formed answer, never an error page.
+and answers WeChat's retries with the stored reply. Users over the rate limit
+get one polite reply. A handler that runs past BOT_REPLY_BUDGET is left to
+finish in the background and its answer goes out as a customer-service
+message, so WeChat always hears back within its 5 seconds. Whatever goes wrong
+in a handler, WeChat gets a well-formed answer, never an error page.
 """
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -22,6 +28,11 @@ from handlers import Context, dispatch
 log = logging.getLogger(__name__)
 
 SORRY = "抱歉，系统刚才开了个小差，请稍后再发一次；着急的话可以回复“人工”联系客服。"
+SLOW_DOWN = "您发消息有点快啦，请稍等一分钟再发，我会一条条认真回复您～"
+BUSY = "现在咨询的人有点多，请稍等片刻再发一次，抱歉让您久等。"
+#: Message kinds that count towards the rate limits (events from WeChat itself do not).
+_RATE_LIMITED = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link", "click"})
+_HANDLER_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="handler")
 
 
 def services():
@@ -72,11 +83,15 @@ def _handle(svc, push, now: float) -> str:
     """Run the handler for a push and return the final reply body (encrypted if needed)."""
     message = push.message
     ctx = Context(services=svc, now=now)
-    allowance = _OPENS_ALLOWANCE.get(getattr(message, "event", message.type))
+    kind = getattr(message, "event", message.type)
+    allowance = _OPENS_ALLOWANCE.get(kind)
     if allowance:
         svc.best_effort(lambda: svc.storage.open_budget(message.source, allowance), None)
     try:
-        body = render(dispatch(message, ctx), message, now=now)
+        limited, reply = _over_rate_limit(svc, kind, message, ctx)
+        if not limited:
+            reply = _dispatch_within_budget(svc, message, ctx)
+        body = render(reply, message, now=now)
     except Exception:
         log.exception("handler failed for %s from %s", message.type, mask_openid(message.source))
         ctx.notes["route"] = "error"
@@ -88,6 +103,47 @@ def _handle(svc, push, now: float) -> str:
     log.info("%s from %s -> %s in %.1f ms", getattr(message, "event", message.type),
              mask_openid(message.source), route, (time.time() - now) * 1000)
     return body
+
+
+def _over_rate_limit(svc, kind: str, message, ctx: Context):
+    """(True, reply) when this user or the whole service is over its rate; (False, None) otherwise."""
+    if kind not in _RATE_LIMITED:
+        return False, None
+    counts = svc.best_effort(lambda: svc.storage.count_message(message.source, ctx.now), None)
+    if counts is None:  # Redis away: no limits rather than no answers
+        return False, None
+    user, everyone = counts
+    settings = svc.settings
+    if user > settings.BOT_USER_RATE:
+        ctx.notes["route"] = "rate_limited"
+        log.warning("%s over %s messages a minute", mask_openid(message.source), settings.BOT_USER_RATE)
+        return True, Text(SLOW_DOWN) if user == settings.BOT_USER_RATE + 1 else None
+    if everyone > settings.BOT_GLOBAL_RATE:
+        ctx.notes["route"] = "busy"
+        return True, Text(BUSY)
+    return False, None
+
+
+def _dispatch_within_budget(svc, message, ctx: Context):
+    future = _HANDLER_POOL.submit(dispatch, message, ctx)
+    try:
+        return future.result(timeout=svc.settings.BOT_REPLY_BUDGET)
+    except FutureTimeout:
+        log.warning("%s from %s over the %.1fs budget: answering later by customer-service message",
+                    message.type, mask_openid(message.source), svc.settings.BOT_REPLY_BUDGET)
+        future.add_done_callback(partial(_send_late, svc, message.source))
+        ctx.notes["route"] = "over_budget"
+        return None
+
+
+def _send_late(svc, openid: str, future) -> None:
+    try:
+        reply = future.result()
+    except Exception:
+        log.exception("late handler failed for %s", mask_openid(openid))
+        return
+    if isinstance(reply, Text):
+        svc.outbox.send_text(openid, reply.content, purpose="notice")
 
 
 def callback():
@@ -112,12 +168,14 @@ def callback():
 
     response = _xml(_handle(svc, push, now))
     svc.best_effort(lambda: svc.storage.store_reply(key, response.get_data(), response.content_type, ttl), None)
+    if svc.outbox.backlog:
+        svc.best_effort(svc.outbox.flush, None)
     return response
 
 
 def healthz():
     svc = services()
-    redis_ok = svc.best_effort(svc.storage.ping, False)
+    redis_ok = not svc.breaker.resting() and svc.best_effort(svc.storage.ping, False)
     faq = svc.router.health() if hasattr(svc.router, "health") else {}
     pending = svc.best_effort(lambda: svc.outbox.queue.count, None) if redis_ok else None
     degraded = not redis_ok or bool(faq.get("error"))
@@ -128,6 +186,7 @@ def healthz():
         "faq": faq,
         "faq_count": faq.get("count"),
         "outbound_queue": pending,
+        "held_in_memory": len(svc.outbox.backlog),
     })
 
 

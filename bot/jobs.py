@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 from rq import Queue, Retry
 from wechatpy.exceptions import WeChatClientException
 
 from bot.masking import mask_openid
+from bot.redis_server import Breaker
 from bot.storage import Storage
 from bot.wechat import SharedTokenClient, make_client
 from config.settings import Settings
@@ -34,10 +39,50 @@ JOB_TIMEOUT = 30
 
 
 class Outbox:
-    """Enqueues outbound calls; used by the request path (it only talks to Redis)."""
+    """Enqueues outbound calls; used by the request path (it only talks to Redis).
 
-    def __init__(self, connection: redis.Redis, queue_name: str):
+    When Redis is unreachable a call is held in memory (bounded) and queued as
+    soon as Redis answers again, so a notice is delayed, not lost.
+    """
+
+    BACKLOG_MAX = 10000
+
+    def __init__(self, connection: redis.Redis, queue_name: str, breaker: Breaker | None = None):
         self.queue = Queue(queue_name, connection=connection, default_timeout=JOB_TIMEOUT)
+        self.breaker = breaker or Breaker()
+        self.backlog: deque = deque(maxlen=self.BACKLOG_MAX)
+        self._lock = threading.Lock()
+
+    def enqueue(self, func, *args, delay: float = 0.0, description: str | None = None):
+        """Queue `func(*args)` now (or after `delay` seconds); None if it had to wait in memory."""
+        call = (func, args, time.time() + delay, description)
+        try:
+            if self.breaker.resting():
+                raise redis.ConnectionError("resting after a failure")
+            self.flush()
+            return self._put(call)
+        except (redis.RedisError, OSError) as exc:
+            self.breaker.failed()
+            with self._lock:
+                self.backlog.append(call)
+            log.warning("Redis unavailable (%s): %s held in memory (%d waiting)", type(exc).__name__,
+                        description or func.__name__, len(self.backlog))
+            return None
+
+    def _put(self, call):
+        func, args, due, description = call
+        kwargs = {"retry": RETRY, "description": description or func.__name__}
+        delay = due - time.time()
+        if delay > 0.5:
+            return self.queue.enqueue_in(timedelta(seconds=delay), func, *args, **kwargs)
+        return self.queue.enqueue(func, *args, **kwargs)
+
+    def flush(self) -> None:
+        """Queue what was held while Redis was away (raises RedisError if it still is)."""
+        with self._lock:
+            while self.backlog:
+                self._put(self.backlog[0])
+                self.backlog.popleft()
 
     def send(self, openid: str, message: dict, *, purpose: str = "notice", kf_account: str | None = None,
              ticket: str | None = None):
@@ -45,16 +90,15 @@ class Outbox:
 
         `ticket`: the ticket this message answers; it is marked if WeChat refuses the message for good.
         """
-        return self.queue.enqueue(send_custom_message, openid, message, purpose, kf_account, ticket,
-                                  retry=RETRY, description=f"{purpose} to {mask_openid(openid)}")
+        return self.enqueue(send_custom_message, openid, message, purpose, kf_account, ticket,
+                            description=f"{purpose} to {mask_openid(openid)}")
 
     def send_text(self, openid: str, content: str, **kwargs):
         return self.send(openid, {"msgtype": "text", "text": {"content": content}}, **kwargs)
 
     def kf_call(self, method: str, *args, **kwargs):
         """Queue one `client.customservice.<method>(*args, **kwargs)` call."""
-        return self.queue.enqueue(call_customservice, method, args, kwargs, retry=RETRY,
-                                  description=f"customservice.{method}")
+        return self.enqueue(call_customservice, method, args, kwargs, description=f"customservice.{method}")
 
 
 @dataclass

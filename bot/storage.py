@@ -15,6 +15,8 @@ key                                TTL         what
 ``{p}:unmatched``                  none        sorted set: masked unmatched text -> count
 ``{p}:stats:handled``              none        hash: route -> pushes handled (each push once)
 ``{p}:priority:{openid}``          1800 s      a scam is in progress: a human should look first
+``{p}:rate:{openid}:{minute}``     120 s       messages from one user in one minute
+``{p}:rate:all:{second}``          5 s         messages from everyone in one second
 ``{p}:wechatpy:{appid}_access_token``  expires_in-300  the shared WeChat access token
 ``{p}:token-lock``                 10 s        one process at a time fetches the token
 ``{p}:undelivered``                30 days     list of customer-service messages WeChat refused
@@ -153,6 +155,20 @@ class Storage:
             pipe.zrem(self.key("handoff", "waiting"), openid)
             pipe.zrem(self.key("handoff", "active"), openid)
             pipe.execute()
+
+    # --- rate limits ----------------------------------------------------------------------------
+    def count_message(self, openid: str, now: float | None = None) -> tuple[int, int]:
+        """Count one message: (this user's in this minute, everyone's in this second)."""
+        now = int(now if now is not None else time.time())
+        user_key = self.key("rate", openid, str(now // 60))
+        all_key = self.key("rate", "all", str(now))
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(user_key)
+            pipe.expire(user_key, 120)
+            pipe.incr(all_key)
+            pipe.expire(all_key, 5)
+            user, _, everyone, _ = pipe.execute()
+        return int(user), int(everyone)
 
     # --- counters and marks ----------------------------------------------------------------------
     def count_handled(self, route: str) -> None:

@@ -459,8 +459,14 @@ def _fit(head: list[str], lines: list[str], tail: list[str]) -> str:
     while True:
         more = [f"（另有 {len(lines) - len(shown)} 项未列出，请分开发送查询）"] if len(shown) < len(lines) else []
         text = "\n".join(head + shown + more + tail)
-        if len(text.encode("utf-8")) <= MAX_REPLY_BYTES or len(shown) <= 1:
+        size = len(text.encode("utf-8"))
+        if size <= MAX_REPLY_BYTES:
             return text
+        if len(shown) <= 1:
+            # One verdict on a very long identifier: shorten that line, never the advice after it.
+            line = shown[0].encode("utf-8") if shown else b""
+            shown = [line[: max(0, len(line) - (size - MAX_REPLY_BYTES) - 3)].decode("utf-8", "ignore") + "…"]
+            return "\n".join(head + shown + more + tail)
         shown.pop()
 
 

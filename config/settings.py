@@ -36,6 +36,10 @@ class Settings:
     REDIS_URL: str = ""
     #: Prefix of every key the bot writes.
     BOT_REDIS_PREFIX: str = "wxbot"
+    #: Seconds one Redis call may take before the bot carries on without it.
+    BOT_REDIS_TIMEOUT: float = 1.0
+    #: After a Redis failure, seconds the request path skips Redis before trying again.
+    BOT_REDIS_RETRY: float = 2.0
 
     # --- HTTP endpoint ---
     BOT_ENDPOINT_PATH: str = "/wechat"
@@ -46,6 +50,10 @@ class Settings:
     BOT_REPLY_CACHE_TTL: int = 120
     #: Time the request path may spend before it answers and leaves the rest to the queue.
     BOT_REPLY_BUDGET: float = 4.0
+    #: Messages one user may send per minute; more get one polite reply, then silence.
+    BOT_USER_RATE: int = 30
+    #: Messages per second the whole service answers in full; past it, a short "busy" reply.
+    BOT_GLOBAL_RATE: int = 2000
 
     # --- Content ---
     BOT_FAQ_DIR: str = str(PROJECT_ROOT / "faq_data")

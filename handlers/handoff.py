@@ -12,12 +12,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import asdict
-from datetime import timedelta
 
 from bot import handoff as wording
 from bot.assign import Agent, pick_agent
 from bot.handoff import check_pickup, create_priority_session, send_handoff_notice
-from bot.jobs import RETRY
 from bot.replies import Text, Transfer
 from handlers import Context
 
@@ -59,13 +57,11 @@ def start_handoff(openid: str, ctx: Context, reason: str = "request"):
     if nobody_online:
         ctx.notes["route"] = "handoff_queued"
 
-    def queue_up():
-        since = svc.storage.start_waiting(openid, agent.account if agent else "", False, reason)
-        svc.outbox.queue.enqueue(send_handoff_notice, openid, asdict(agent) if agent else None, False,
-                                 nobody_online, retry=RETRY)
-        svc.outbox.queue.enqueue_in(timedelta(seconds=settings.BOT_PICKUP_TIMEOUT), check_pickup, openid, since)
-
-    svc.best_effort(queue_up, None)
+    since = svc.best_effort(lambda: svc.storage.start_waiting(openid, agent.account if agent else "", False, reason),
+                            None)
+    svc.outbox.enqueue(send_handoff_notice, openid, asdict(agent) if agent else None, False, nobody_online)
+    if since is not None:
+        svc.outbox.enqueue(check_pickup, openid, since, delay=settings.BOT_PICKUP_TIMEOUT)
     return Transfer(agent.account if agent else None)
 
 
@@ -75,13 +71,10 @@ def priority_handoff(openid: str, text: str, ctx: Context) -> str:
     agents = _agents(ctx) if svc.hours.is_open(ctx.now) else []
     agent = pick_agent(agents or [], priority=True)
     if agent is not None:
-        def go():
-            svc.storage.start_waiting(openid, agent.account, True, "scam_alert")
-            svc.outbox.queue.enqueue(create_priority_session, openid, agent.account, retry=RETRY)
-            svc.outbox.queue.enqueue(send_handoff_notice, openid, asdict(agent), True, retry=RETRY)
-        if svc.best_effort(lambda: go() or True, False):
-            return f"已为您优先转接人工客服 {agent.number}，请留意本对话。"
-        return ""
+        svc.best_effort(lambda: svc.storage.start_waiting(openid, agent.account, True, "scam_alert"), None)
+        svc.outbox.enqueue(create_priority_session, openid, agent.account)
+        svc.outbox.enqueue(send_handoff_notice, openid, asdict(agent), True)
+        return f"已为您优先转接人工客服 {agent.number}，请留意本对话。"
     number = svc.best_effort(lambda: svc.storage.create_ticket(openid, text, priority=True, reason="scam_alert"), None)
     if number is None:
         return ""
@@ -121,4 +114,4 @@ def after_session(openid: str, account: str, since: str, ctx: Context) -> None:
     svc = ctx.services
     number = Agent(account=account).number
     _set_awaiting(openid, ctx, {"awaiting": "rating", "rating_for": {"account": account, "since": since}})
-    svc.best_effort(lambda: svc.outbox.send_text(openid, wording.survey_text(number), purpose="survey"), None)
+    svc.outbox.send_text(openid, wording.survey_text(number), purpose="survey")

@@ -131,3 +131,20 @@ def test_ticket_marked_when_window_closed(setup):
     outbox.send_text(USER, "客服已上线", purpose="ticket", ticket=number)
     drain(worker)
     assert storage.get_ticket(number)["status"] == "outside_window"
+
+
+@pytest.mark.parametrize("fault", [{"errcode": 45009}, {"delay": 2.0}, {"http_status": 503}])
+def test_quota_timeouts_and_5xx_are_kept_for_a_later_retry(redis_server, redis_client, fault):
+    with FakeWeChat(app_id=APP_ID, app_secret=APP_SECRET) as fake:
+        settings = bot_settings(redis_server.url, WECHAT_API_BASE_URL=fake.base_url, BOT_API_TIMEOUT=0.5)
+        jobs.configure(settings, redis_client)
+        storage = Storage(redis_client, settings.BOT_REDIS_PREFIX)
+        outbox = Outbox(redis_client, settings.BOT_QUEUE_NAME)
+        user_wrote(fake, storage)
+        assert jobs.runtime().client.access_token                   # fetched before the fault
+        fake.inject("/message/custom/send", **fault)
+        job = outbox.send_text(USER, "通知", purpose="handoff")
+        drain(SimpleWorker([outbox.queue], connection=redis_client))
+        job.refresh()
+        assert job.get_status() == JobStatus.SCHEDULED and job.retries_left == jobs.RETRY.max - 1
+        assert storage.undelivered() == []

@@ -5,6 +5,9 @@ import logging
 
 
 def run(args) -> int:
+    import time
+
+    import redis
     from rq import Queue, SimpleWorker
 
     from bot import jobs
@@ -17,18 +20,26 @@ def run(args) -> int:
     configure_logging(settings)
     connection = connect(settings)
     jobs.configure(settings, connection)
-    queue = Queue(settings.BOT_QUEUE_NAME, connection=connection)
-    # SimpleWorker runs jobs in this process: one HTTP keep-alive session, no fork per message.
-    worker = SimpleWorker([queue], connection=connection)
-    logging.getLogger(__name__).info("outbound worker on queue %s", settings.BOT_QUEUE_NAME)
+    log = logging.getLogger(__name__)
+    log.info("outbound worker on queue %s", settings.BOT_QUEUE_NAME)
     refresher = AgentRefresher(settings.BOT_AGENT_REFRESH)
     if not args.burst:
         refresher.start()
     try:
-        worker.work(with_scheduler=True, burst=args.burst, logging_level=settings.BOT_LOG_LEVEL)
+        while True:
+            # SimpleWorker runs jobs in this process: one HTTP keep-alive session, no fork per message.
+            worker = SimpleWorker([Queue(settings.BOT_QUEUE_NAME, connection=connection)], connection=connection)
+            try:
+                worker.work(with_scheduler=True, burst=args.burst, logging_level=settings.BOT_LOG_LEVEL)
+                return 0
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if args.burst:
+                    raise
+                # Redis restarted or failed over: the jobs are in Redis, so wait for it and go on.
+                log.warning("lost Redis (%s); reconnecting in 1 s", type(exc).__name__)
+                time.sleep(1)
     finally:
         refresher.stop()
-    return 0
 
 
 def register(subparsers) -> None:
