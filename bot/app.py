@@ -42,6 +42,8 @@ class Services:
     brand: dict
     hours_source: object             # ReloadingSource of bot.hours.ServiceHours
     breaker: Breaker = field(default_factory=Breaker)
+    #: Staff-edited files besides the FAQ, for /healthz: name -> ReloadingSource.
+    sources: dict = field(default_factory=dict)
 
     @property
     def hours(self):
@@ -64,15 +66,18 @@ def configure_logging(settings: Settings) -> None:
 def build_services(settings: Settings, **overrides) -> Services:
     import json
 
+    from bot.channels import registry_source
     from bot.redis_server import connect
-    from bot.router import build_router, default_prechecks
+    from bot.router import build_router
+    from bot.safety import SafetyChecks
 
     client = overrides.pop("redis", None) or connect(settings)
     storage = Storage(client, settings.BOT_REDIS_PREFIX)
     crypto = None
     if settings.aes_enabled:
         crypto = WeChatCrypto(settings.WECHAT_TOKEN, settings.WECHAT_ENCODING_AES_KEY, settings.WECHAT_APP_ID)
-    router = overrides.pop("router", None) or build_router(settings, prechecks=default_prechecks(settings))
+    channels = registry_source(settings)
+    router = overrides.pop("router", None) or build_router(settings, prechecks=SafetyChecks(channels).prechecks())
     with open(settings.BOT_BRAND_FILE, encoding="utf-8") as fh:
         brand = json.load(fh)
     hours = ReloadingSource(lambda: [Path(settings.BOT_HOURS_FILE)],
@@ -81,7 +86,8 @@ def build_services(settings: Settings, **overrides) -> Services:
     breaker = Breaker(settings.BOT_REDIS_RETRY)
     return Services(settings=settings, redis=client, storage=storage,
                     outbox=Outbox(client, settings.BOT_QUEUE_NAME, breaker), router=router,
-                    crypto=crypto, brand=brand, hours_source=hours, breaker=breaker, **overrides)
+                    crypto=crypto, brand=brand, hours_source=hours, breaker=breaker,
+                    sources={"official_channels": channels, "service_hours": hours}, **overrides)
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:

@@ -176,14 +176,19 @@ def callback():
 def healthz():
     svc = services()
     redis_ok = not svc.breaker.resting() and svc.best_effort(svc.storage.ping, False)
-    faq = svc.router.health() if hasattr(svc.router, "health") else {}
+    faq = svc.router.health()
+    files = {}
+    for name, source in svc.sources.items():
+        source.get()  # notices an edit, as the request path would
+        files[name] = {"error": source.error, "loaded_at": source.loaded_at}
     pending = svc.best_effort(lambda: svc.outbox.queue.count, None) if redis_ok else None
-    degraded = not redis_ok or bool(faq.get("error"))
+    degraded = not redis_ok or bool(faq.get("error")) or any(f["error"] for f in files.values())
     return jsonify({
         "status": "degraded" if degraded else "ok",
         "version": __version__,
         "redis": "ok" if redis_ok else "down",
         "faq": faq,
+        "files": files,
         "faq_count": faq.get("count"),
         "outbound_queue": pending,
         "held_in_memory": len(svc.outbox.backlog),

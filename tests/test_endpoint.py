@@ -229,3 +229,19 @@ def test_healthz(served):
     assert data["status"] == "ok" and data["redis"] == "ok"
     assert data["faq_count"] >= 20
     assert data["version"]
+
+
+def test_a_bad_registry_edit_keeps_serving_and_shows_in_healthz(redis_server, tmp_path):
+    import shutil
+
+    from config.settings import PROJECT_ROOT
+
+    channels = tmp_path / "official_channels.json"
+    shutil.copy(PROJECT_ROOT / "config" / "official_channels.json", channels)
+    app = create_app(bot_settings(redis_server.url, BOT_CHANNELS_FILE=channels, BOT_RELOAD_INTERVAL=0))
+    with ServedApp(app) as served:
+        channels.write_text("{ this is not json", encoding="utf-8")
+        health = requests.get(served.url + "/healthz", timeout=5).json()
+        assert health["status"] == "degraded" and health["files"]["official_channels"]["error"]
+        reply = pusher(served).decode_reply(pusher(served).push(build.text(USER, "KF1003 是你们的客服吗")))
+        assert "KF1003" in reply["Content"] and "官方" in reply["Content"]

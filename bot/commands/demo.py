@@ -12,7 +12,7 @@ DEMO = {
     "WECHAT_APP_SECRET": "demo-secret",
     "WECHAT_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
 }
-DEMO_AGENTS = (("kf1001@demo_wallet_official", "KF1001 小王"), ("kf1002@demo_wallet_official", "KF1002 小李"))
+DEMO_AGENTS = (("kf1001@demo_wallet_official", "小王"), ("kf1002@demo_wallet_official", "小李"))
 
 
 def run(args) -> int:
