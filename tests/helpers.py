@@ -55,3 +55,16 @@ class ServedApp:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.thread.join(timeout=10)
+
+
+def until(predicate, timeout: float = 15.0, what: str = "condition"):
+    """Poll `predicate` (bounded) until it returns something truthy, and return that; fail after `timeout`."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

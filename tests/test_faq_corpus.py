@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from bot.faq import (ERROR, REPLY_MAX_BYTES, WARNING, WECHAT_TEXT_LIMIT_BYTES, C
                      corpus_source, load_corpus, read_brand, render)
 from config.settings import Settings
 from tests.data.faq_support import SHIPPED_BRAND, SHIPPED_FAQ, entry, write_corpus
+from tests.helpers import until
 
 REQUIRED_IDS = {
     "wallet_intro", "register_account", "bind_bank_card", "security_settings", "account_frozen", "payment_failed",
@@ -187,15 +187,6 @@ def settings_for(faq_dir: Path, brand_file: Path) -> Settings:
     return Settings.from_env({}, BOT_FAQ_DIR=str(faq_dir), BOT_BRAND_FILE=str(brand_file), BOT_RELOAD_INTERVAL=0.05)
 
 
-def wait_for(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 @pytest.fixture
 def live(tmp_path):
     brand_file = tmp_path / "brand.json"
@@ -208,26 +199,26 @@ def test_an_edit_is_served_after_the_interval(live):
     source, faq, _ = live
     assert "第一版" in source.get().reply("one_one")
     write_corpus(faq, {"a.json": {"entries": [entry("one_one", ["提现"], answer="第二版回答，内容更长一些，拨打 {hotline}。")]}})
-    assert wait_for(lambda: "第二版" in source.get().reply("one_one"))
+    until(lambda: "第二版" in source.get().reply("one_one"))
     assert source.error is None
 
 
 def test_an_invalid_edit_keeps_the_last_good_corpus(live):
     source, faq, _ = live
     write_corpus(faq, {"a.json": '{"entries": [ oops'})
-    assert wait_for(lambda: source.get() and source.error is not None)
+    until(lambda: source.get() and source.error is not None)
     assert "a.json" in source.error
     assert "第一版" in source.get().reply("one_one")
     write_corpus(faq, {"a.json": {"entries": [entry("one_one", ["提现"], answer="修好了的回答，拨打 {hotline}。")]}})
-    assert wait_for(lambda: "修好了" in source.get().reply("one_one") and source.error is None)
+    until(lambda: "修好了" in source.get().reply("one_one") and source.error is None)
 
 
 def test_a_new_file_and_a_brand_edit_are_picked_up(live):
     source, faq, brand_file = live
     write_corpus(faq, {"b.json": {"entries": [entry("two_two", ["冻结"])]}})
-    assert wait_for(lambda: "two_two" in source.get())
+    until(lambda: "two_two" in source.get())
     brand_file.write_text(json.dumps({**BRAND, "hotline": "400-999-9999"}), encoding="utf-8")
-    assert wait_for(lambda: "400-999-9999" in source.get().reply("one_one"))
+    until(lambda: "400-999-9999" in source.get().reply("one_one"))
 
 
 def test_the_bot_starts_with_an_invalid_file(tmp_path):

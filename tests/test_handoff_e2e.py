@@ -14,23 +14,13 @@ from bot.sim.fake_wechat import FakeWeChat
 from bot.sim.stack import BotProcesses
 from bot.storage import Storage
 from config.settings import PROJECT_ROOT
-from tests.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, bot_env
+from tests.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, bot_env, until
 
 KF1 = "kf1001@demo_wallet_official"
 KF2 = "kf1002@demo_wallet_official"
 OPEN = {"timezone": "Asia/Shanghai", "always_open": True, "weekly": {}}
 CLOSED = {"timezone": "Asia/Shanghai", "always_open": False, "weekly": {}}
 PICKUP_TIMEOUT = 3
-
-
-def until(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Stack:

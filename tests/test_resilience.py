@@ -13,18 +13,9 @@ from bot.redis_server import RedisServer
 from bot.sim.fake_wechat import FakeWeChat
 from bot.sim.pusher import PushBuilder, Pusher
 from tests.conftest import free_port
-from tests.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, ServedApp, bot_settings
+from tests.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, ServedApp, bot_settings, until
 
 build = PushBuilder()
-
-
-def until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def say(pusher, user, text):
@@ -48,18 +39,21 @@ def test_slow_or_unreachable_wechat_api_never_delays_the_reply(redis_server):
         assert fake.calls == []                                        # the request path called nothing
 
 
-class SlowRouter:
-    """A router that takes longer than the reply budget (wraps the real one)."""
+class StubRouter:
+    """Stands in for the router where a test needs it slow, broken or odd: `route` is the given function."""
 
-    def __init__(self, real, delay):
-        self.real, self.delay = real, delay
-
-    def route(self, text, conversation=None, now=None):
-        time.sleep(self.delay)
-        return self.real.route(text, conversation, now)
+    def __init__(self, route):
+        self.route = route
 
     def health(self):
-        return self.real.health()
+        return {"count": 0, "error": None}
+
+
+def slow(router, delay):
+    def route(text, conversation=None, now=None):
+        time.sleep(delay)
+        return router.route(text, conversation, now)
+    return StubRouter(route)
 
 
 def test_a_handler_over_budget_answers_success_now_and_the_reply_later(redis_server, redis_client):
@@ -67,12 +61,12 @@ def test_a_handler_over_budget_answers_success_now_and_the_reply_later(redis_ser
         settings = bot_settings(redis_server.url, WECHAT_API_BASE_URL=fake.base_url, BOT_REPLY_BUDGET=0.3)
         app = create_app(settings)
         svc = app.extensions["wxbot"]
-        svc.router = SlowRouter(svc.router, delay=1.0)
+        svc.router = slow(svc.router, delay=1.0)
         user = "oOverBudget000000000000000001"
         with ServedApp(app) as served:
             fake.bot_url = served.url + "/wechat"
             assert fake.user_says(user, "提现失败怎么办") is None         # "success": nothing to show yet
-            assert until(lambda: svc.outbox.queue.count >= 1, timeout=5)
+            until(lambda: svc.outbox.queue.count >= 1, timeout=5, what="the late answer queued")
         jobs.configure(settings, redis_client)
         SimpleWorker([svc.outbox.queue], connection=redis_client).work(burst=True, max_jobs=5)
         late = fake.sent_to(user)
@@ -138,16 +132,10 @@ def test_everyone_over_the_global_rate_gets_a_short_busy_reply(redis_server):
 
 
 def test_forced_handler_error_is_a_friendly_reply_not_a_500(redis_server):
-    app = create_app(bot_settings(redis_server.url))
+    def broken(text, conversation=None, now=None):
+        raise RuntimeError("boom")
 
-    class Broken:
-        def route(self, *args, **kwargs):
-            raise RuntimeError("boom")
-
-        def health(self):
-            return {"count": 0}
-
-    app.extensions["wxbot"].router = Broken()
+    app = create_app(bot_settings(redis_server.url), router=StubRouter(broken))
     with ServedApp(app) as served:
         pusher = Pusher(served.url + "/wechat", TOKEN, APP_ID, AES_KEY, mode="safe")
         reply = say(pusher, "oBroken00000000000000000001", "你好")
@@ -156,16 +144,8 @@ def test_forced_handler_error_is_a_friendly_reply_not_a_500(redis_server):
 
 @pytest.mark.parametrize("decision", [RouteDecision(route="faq", reply="x" * 5000)])
 def test_overlong_replies_are_cut_to_wechats_limit(redis_server, decision):
-    app = create_app(bot_settings(redis_server.url))
-
-    class Long:
-        def route(self, text, conversation=None, now=None):
-            return decision, conversation
-
-        def health(self):
-            return {"count": 0}
-
-    app.extensions["wxbot"].router = Long()
+    app = create_app(bot_settings(redis_server.url),
+                     router=StubRouter(lambda text, conversation=None, now=None: (decision, conversation)))
     with ServedApp(app) as served:
         pusher = Pusher(served.url + "/wechat", TOKEN, APP_ID, AES_KEY, mode="safe")
         reply = say(pusher, "oLong0000000000000000000001", "你好")
