@@ -82,9 +82,9 @@ _OPENS_ALLOWANCE = {"text": "message", "image": "message", "voice": "message", "
 def _handle(svc, push, now: float) -> str:
     """Run the handler for a push and return the final reply body (encrypted if needed)."""
     message = push.message
-    ctx = Context(services=svc, now=now)
     kind = getattr(message, "event", message.type)
     allowance = _OPENS_ALLOWANCE.get(kind)
+    ctx = Context(services=svc, now=now, opened=(allowance, int(now)) if allowance else None)
     if allowance:
         svc.best_effort(lambda: svc.storage.open_budget(message.source, allowance), None)
     try:
@@ -131,19 +131,19 @@ def _dispatch_within_budget(svc, message, ctx: Context):
     except FutureTimeout:
         log.warning("%s from %s over the %.1fs budget: answering later by customer-service message",
                     message.type, mask_openid(message.source), svc.settings.BOT_REPLY_BUDGET)
-        future.add_done_callback(partial(_send_late, svc, message.source))
+        future.add_done_callback(partial(_send_late, svc, message.source, ctx.opened))
         ctx.notes["route"] = "over_budget"
         return None
 
 
-def _send_late(svc, openid: str, future) -> None:
+def _send_late(svc, openid: str, opened, future) -> None:
     try:
         reply = future.result()
     except Exception:
         log.exception("late handler failed for %s", mask_openid(openid))
         return
     if isinstance(reply, Text):
-        svc.outbox.send_text(openid, reply.content, purpose="notice")
+        svc.outbox.send_text(openid, reply.content, purpose="notice", opened=opened)
 
 
 def callback():
@@ -166,7 +166,12 @@ def callback():
                  "hit" if stored else "miss")
         return Response(stored[0], content_type=stored[1]) if stored else _xml("success")
 
-    response = _xml(_handle(svc, push, now))
+    try:
+        response = _xml(_handle(svc, push, now))
+    except Exception:  # after the claim: free it, or WeChat's retries would wait for a reply that never comes
+        log.exception("push from %s could not be answered", mask_openid(push.message.source))
+        svc.best_effort(lambda: svc.storage.release_message(key), None)
+        return _xml("success")
     svc.best_effort(lambda: svc.storage.store_reply(key, response.get_data(), response.content_type, ttl), None)
     if svc.outbox.backlog:
         svc.best_effort(svc.outbox.flush, None)

@@ -44,9 +44,10 @@ def notice_text(agent: Agent | None, ahead: int | None, brand: dict, priority: b
     return "".join(lines) + "\n" + anti_fraud_line(brand)
 
 
-def closed_text(back: str, brand: dict) -> str:
-    return (f"现在是非工作时间，人工客服将于{back}上线（服务时间：{brand['service_hours']}）。\n"
-            "您可以直接回复一条消息描述问题，我会生成工单，客服上线后第一时间回复您。\n"
+def closed_text(back: str, brand: dict, takes_message: bool = True) -> str:
+    offer = ("您可以直接回复一条消息描述问题，我会生成工单，客服上线后第一时间回复您。" if takes_message
+             else f"届时请再发“人工”，或拨打官方热线 {brand['hotline']}。")
+    return (f"现在是非工作时间，人工客服将于 {back} 上线（服务时间：{brand['service_hours']}）。\n{offer}\n"
             f"如遇被骗转账等紧急情况，请立即拨打反诈热线 {brand['anti_fraud_hotline']} 或报警 {brand['police']}。")
 
 
@@ -79,7 +80,7 @@ def _ahead_of(openid: str, wait_case: dict) -> int:
 
 
 def send_handoff_notice(openid: str, agent: dict | None, priority: bool = False,
-                        nobody_online: bool = False) -> dict:
+                        nobody_online: bool = False, opened: tuple | None = None) -> dict:
     """The handoff notice, with the queue position read from the wait-case API at send time."""
     rt = runtime()
     ahead = None
@@ -89,7 +90,7 @@ def send_handoff_notice(openid: str, agent: dict | None, priority: bool = False,
         except Exception as exc:  # the notice matters more than the position in it
             log.warning("wait-case lookup failed (%s); notice sent without the queue position", exc)
     text = notice_text(Agent(**agent) if agent else None, ahead, rt.brand(), priority, nobody_online)
-    return send_custom_message(openid, _text(text), "handoff")
+    return send_custom_message(openid, _text(text), "handoff", opened=opened)
 
 
 def create_priority_session(openid: str, account: str) -> dict:

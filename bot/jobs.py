@@ -85,12 +85,13 @@ class Outbox:
                 self.backlog.popleft()
 
     def send(self, openid: str, message: dict, *, purpose: str = "notice", kf_account: str | None = None,
-             ticket: str | None = None):
+             ticket: str | None = None, opened: tuple | None = None):
         """Queue a customer-service message; `message` is {"msgtype": T, T: {...}}.
 
         `ticket`: the ticket this message answers; it is marked if WeChat refuses the message for good.
+        `opened`: the allowance the user's push opened, ("message" | "event", time) (see Context.opened).
         """
-        return self.enqueue(send_custom_message, openid, message, purpose, kf_account, ticket,
+        return self.enqueue(send_custom_message, openid, message, purpose, kf_account, ticket, opened,
                             description=f"{purpose} to {mask_openid(openid)}")
 
     def send_text(self, openid: str, content: str, **kwargs):
@@ -137,8 +138,10 @@ def runtime() -> _Runtime:
 
 
 def send_custom_message(openid: str, message: dict, purpose: str = "notice", kf_account: str | None = None,
-                        ticket: str | None = None) -> dict:
+                        ticket: str | None = None, opened: tuple | None = None) -> dict:
     rt = runtime()
+    if opened:
+        rt.storage.ensure_budget(openid, *opened)
     payload = {"touser": openid, **message}
     if kf_account:
         payload["customservice"] = {"kf_account": kf_account}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Mapping
 
 from defusedxml import DefusedXmlException
@@ -94,11 +95,30 @@ def decode_push(body: bytes, args: Mapping[str, str], crypto: WeChatCrypto | Non
         text = _safe_text(text.encode("utf-8"))
     try:
         message = parse_message(text)
-    except Exception:  # no MsgType, not a WeChat message, odd field values
+    except Exception:  # no MsgType, not a WeChat message
         raise Refused(400, "not a WeChat message") from None
-    if message is None or not message.source or not message.target:
-        raise Refused(400, "not a WeChat message (no sender or recipient)")
+    _check_fields(message)
     return Push(message, encrypted, args.get("nonce", ""), args.get("timestamp", ""))
+
+
+_PLAIN_VALUES = (str, int, float, tuple, datetime, type(None))
+
+
+def _check_fields(message) -> None:
+    """Read every field now: wechatpy converts lazily, so a duplicated, nested or non-numeric
+    field would otherwise fail later, inside a handler. Such a push is not from WeChat."""
+    if message is None:
+        raise Refused(400, "empty message")
+    for name in getattr(message, "_fields", ()):
+        try:
+            value = getattr(message, name)
+        except Exception:
+            raise Refused(400, f"field {name} has a value WeChat never sends") from None
+        if not isinstance(value, _PLAIN_VALUES):
+            raise Refused(400, f"field {name} is repeated or nested")
+    if not isinstance(message.source, str) or not message.source or not isinstance(message.target, str) \
+            or not message.target:
+        raise Refused(400, "not a WeChat message (no sender or recipient)")
 
 
 def dedupe_key(message) -> str:
@@ -106,4 +126,6 @@ def dedupe_key(message) -> str:
     if getattr(message, "type", "") != "event" and getattr(message, "id", 0):
         return f"msg:{message.id}"
     event = getattr(message, "event", getattr(message, "type", "unknown"))
-    return f"ev:{message.source}:{message.time}:{event}"
+    # Two clicks on different menu keys within one second are two pushes.
+    key = getattr(message, "key", None) or getattr(message, "scene_id", None) or getattr(message, "url", None) or ""
+    return f"ev:{message.source}:{message.time}:{event}" + (f":{key}" if key else "")

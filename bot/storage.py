@@ -369,6 +369,19 @@ class Storage:
             pipe.expire(key, self.ALLOWANCES["message"][0])
             pipe.execute()
 
+    def ensure_budget(self, openid: str, kind: str, opened_at: float) -> None:
+        """Open `kind`'s allowance as of `opened_at` unless one is recorded (Redis was away then)."""
+        seconds, count = self.ALLOWANCES[kind]
+        until = int(opened_at) + seconds
+        if until <= time.time():
+            return
+        key = self.key("budget", openid)
+        if self.redis.hsetnx(key, f"{kind}:until", until):
+            with self.redis.pipeline() as pipe:
+                pipe.hset(key, f"{kind}:left", count)
+                pipe.expire(key, self.ALLOWANCES["message"][0])
+                pipe.execute()
+
     def spend_budget(self, openid: str, keep: int = 0) -> bool:
         """Take one message from the user's allowance, leaving at least `keep` for more urgent ones."""
         return bool(self.redis.eval(self._SPEND, 1, self.key("budget", openid), int(time.time()), keep))

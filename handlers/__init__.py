@@ -26,6 +26,10 @@ class Context:
     """What a handler may use besides the message: the app's services, this request's time."""
     services: object          # bot.app.Services
     now: float
+    #: The customer-service message allowance this push opened: ("message" | "event", time), or None.
+    #: Jobs carry it, so a message sent later counts against the right allowance even if Redis
+    #: missed the push.
+    opened: tuple | None = None
     #: Filled by handlers for logs and metrics: the route taken, and anything else worth noting.
     notes: dict = field(default_factory=dict)
 

@@ -30,7 +30,8 @@ def _agents(ctx: Context) -> list[Agent] | None:
     return None if rows is None else [Agent(**row) for row in rows]
 
 
-def _set_awaiting(openid: str, ctx: Context, value: dict | None) -> None:
+def _set_awaiting(openid: str, ctx: Context, value: dict | None) -> bool:
+    """Remember what the user's next message is (a ticket, a rating); False if Redis is away."""
     svc = ctx.services
 
     def update():
@@ -40,8 +41,9 @@ def _set_awaiting(openid: str, ctx: Context, value: dict | None) -> None:
         if value:
             conversation.extra.update(value)
         svc.storage.save_conversation(openid, conversation)
+        return True
 
-    svc.best_effort(update, None)
+    return svc.best_effort(update, False)
 
 
 def start_handoff(openid: str, ctx: Context, reason: str = "request"):
@@ -49,8 +51,9 @@ def start_handoff(openid: str, ctx: Context, reason: str = "request"):
     settings = svc.settings
     if not svc.hours.is_open(ctx.now):
         ctx.notes["route"] = "handoff_closed"
-        _set_awaiting(openid, ctx, {"awaiting": "ticket"})
-        return Text(wording.closed_text(svc.hours.describe_next_open(ctx.now), svc.brand))
+        # Offer to take a message only if the next one can be recognised as it (state in Redis).
+        takes_message = _set_awaiting(openid, ctx, {"awaiting": "ticket"})
+        return Text(wording.closed_text(svc.hours.describe_next_open(ctx.now), svc.brand, takes_message))
     agents = _agents(ctx)
     agent = pick_agent(agents or [], settings.BOT_ASSIGN_RULE, max_sessions=settings.BOT_AGENT_MAX_SESSIONS)
     nobody_online = agents == []
@@ -59,7 +62,8 @@ def start_handoff(openid: str, ctx: Context, reason: str = "request"):
 
     since = svc.best_effort(lambda: svc.storage.start_waiting(openid, agent.account if agent else "", False, reason),
                             None)
-    svc.outbox.enqueue(send_handoff_notice, openid, asdict(agent) if agent else None, False, nobody_online)
+    svc.outbox.enqueue(send_handoff_notice, openid, asdict(agent) if agent else None, False, nobody_online,
+                       ctx.opened)
     if since is not None:
         svc.outbox.enqueue(check_pickup, openid, since, delay=settings.BOT_PICKUP_TIMEOUT)
     return Transfer(agent.account if agent else None)
@@ -73,7 +77,7 @@ def priority_handoff(openid: str, text: str, ctx: Context) -> str:
     if agent is not None:
         svc.best_effort(lambda: svc.storage.start_waiting(openid, agent.account, True, "scam_alert"), None)
         svc.outbox.enqueue(create_priority_session, openid, agent.account)
-        svc.outbox.enqueue(send_handoff_notice, openid, asdict(agent), True)
+        svc.outbox.enqueue(send_handoff_notice, openid, asdict(agent), True, False, ctx.opened)
         return f"已为您优先转接人工客服 {agent.number}，请留意本对话。"
     number = svc.best_effort(lambda: svc.storage.create_ticket(openid, text, priority=True, reason="scam_alert"), None)
     if number is None:

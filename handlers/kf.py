@@ -17,27 +17,27 @@ log = logging.getLogger(__name__)
 
 @on_event("kf_create_session")
 def session_created(message, ctx: Context):
-    svc = ctx.services
-    waited = svc.best_effort(lambda: svc.storage.session_started(message.source, message.account), None)
-    log.info("agent %s took %s (waited %ss)", message.account, mask_openid(message.source), waited)
+    svc, account = ctx.services, message.account or ""
+    waited = svc.best_effort(lambda: svc.storage.session_started(message.source, account), None)
+    log.info("agent %s took %s (waited %ss)", account, mask_openid(message.source), waited)
     ctx.notes["route"] = "kf_session"
     return None
 
 
 @on_event("kf_switch_session")
 def session_switched(message, ctx: Context):
-    svc = ctx.services
-    svc.best_effort(lambda: svc.storage.set_kf_session(message.source, "active", message.to_account), None)
-    log.info("%s passed from %s to %s", mask_openid(message.source), message.from_account, message.to_account)
+    svc, account = ctx.services, message.to_account or ""
+    svc.best_effort(lambda: svc.storage.set_kf_session(message.source, "active", account), None)
+    log.info("%s passed from %s to %s", mask_openid(message.source), message.from_account, account)
     ctx.notes["route"] = "kf_session"
     return None
 
 
 @on_event("kf_close_session")
 def session_closed(message, ctx: Context):
-    svc = ctx.services
+    svc, account = ctx.services, message.account or ""
     session = svc.best_effort(lambda: svc.storage.session_ended(message.source), None) or {}
-    log.info("agent %s closed the session with %s", message.account, mask_openid(message.source))
-    after_session(message.source, message.account, session.get("since", ""), ctx)
+    log.info("agent %s closed the session with %s", account, mask_openid(message.source))
+    after_session(message.source, account, session.get("since", ""), ctx)
     ctx.notes["route"] = "kf_session"
     return None

@@ -48,7 +48,7 @@ for _name in ("faq", "clarify", "greeting"):
 @on_route("fallback")
 def fallback(decision: RouteDecision, openid: str, text: str, ctx: Context):
     svc = ctx.services
-    svc.best_effort(lambda: svc.storage.count_unmatched(mask_text(text.strip())), None)
+    svc.best_effort(lambda: svc.storage.count_unmatched(mask_text(text.strip()[:200])), None)
     return Text(decision.reply)
 
 

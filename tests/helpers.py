@@ -15,9 +15,8 @@ APP_SECRET = "test-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 DATA = Path(__file__).resolve().parent / "data"
 ALWAYS_OPEN = str(DATA / "hours_always_open.json")
-#: Open Mondays 09:00-18:00 only: closed when the tests run unless it is Monday daytime, so tests
-#: that need "closed" use it with a clock they control.
-MONDAYS_ONLY = str(DATA / "hours_never_open.json")
+#: A schedule with no working hours at all: agents are never on duty.
+NEVER_OPEN = str(DATA / "hours_never_open.json")
 
 
 def bot_env(redis_url: str, **extra) -> dict[str, str]:

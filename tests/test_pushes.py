@@ -118,4 +118,33 @@ def test_dedupe_keys():
     b = decode_push(builder.text("oU", "a").encode(), signed(), None).message
     assert dedupe_key(a).startswith("msg:") and dedupe_key(a) != dedupe_key(b)
     ev = decode_push(builder.click("oU", "MENU_HUMAN").encode(), signed(), None).message
-    assert dedupe_key(ev) == f"ev:oU:{ev.time}:click"
+    assert dedupe_key(ev) == f"ev:oU:{ev.time}:click:MENU_HUMAN"
+    other = decode_push(builder.click("oU", "MENU_CONTACT").encode(), signed(), None).message
+    assert dedupe_key(other) != dedupe_key(ev)
+    sub = decode_push(builder.subscribe("oU").encode(), signed(), None).message
+    assert dedupe_key(sub) == f"ev:oU:{sub.time}:subscribe"
+
+
+HEAD = "<xml><ToUserName>gh</ToUserName><CreateTime>1</CreateTime>"
+
+
+@pytest.mark.parametrize("body", [
+    HEAD + "<FromUserName>oU1</FromUserName><FromUserName>oU2</FromUserName><MsgType>text</MsgType>"
+           "<Content>x</Content><MsgId>9</MsgId></xml>",
+    HEAD + "<FromUserName>oU1</FromUserName><MsgType>text</MsgType><Content a='1'>x</Content><MsgId>9</MsgId></xml>",
+    HEAD + "<FromUserName>oU1</FromUserName><MsgType>text</MsgType><Content>x</Content><MsgId>abc</MsgId></xml>",
+    HEAD + "<FromUserName><a>1</a></FromUserName><MsgType>text</MsgType><Content>x</Content><MsgId>9</MsgId></xml>",
+    "<xml><ToUserName>gh</ToUserName><FromUserName>oU1</FromUserName><CreateTime>soon</CreateTime>"
+    "<MsgType>event</MsgType><Event>CLICK</Event><EventKey>K</EventKey></xml>",
+    HEAD + "<FromUserName>oU1</FromUserName><MsgType>event</MsgType><Event>CLICK</Event>"
+           "<EventKey>A</EventKey><EventKey>B</EventKey></xml>",
+])
+def test_repeated_nested_or_non_numeric_fields_are_400(body):
+    with pytest.raises(Refused) as err:
+        decode_push(body.encode(), signed(), None)
+    assert err.value.status == 400
+
+
+def test_kf_event_without_account_is_accepted():
+    body = HEAD + "<FromUserName>oU1</FromUserName><MsgType>event</MsgType><Event>kf_create_session</Event></xml>"
+    assert decode_push(body.encode(), signed(), None).message.account is None

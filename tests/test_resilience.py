@@ -150,3 +150,44 @@ def test_overlong_replies_are_cut_to_wechats_limit(redis_server, decision):
         pusher = Pusher(served.url + "/wechat", TOKEN, APP_ID, AES_KEY, mode="safe")
         reply = say(pusher, "oLong0000000000000000000001", "你好")
         assert len(reply["Content"].encode("utf-8")) <= 2048
+
+
+def test_a_handoff_during_a_redis_outage_still_gets_its_notice(tmp_path):
+    """The notice waits in memory; the allowance the message opened travels with it."""
+    server = RedisServer(tmp_path / "redis", port=free_port()).start()
+    try:
+        with FakeWeChat(app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN, encoding_aes_key=AES_KEY,
+                        mode="safe") as fake:
+            settings = bot_settings(server.url, WECHAT_API_BASE_URL=fake.base_url, BOT_REDIS_RETRY=0.3)
+            app = create_app(settings)
+            svc = app.extensions["wxbot"]
+            user = "oOutageHandoff00000000000001"
+            with ServedApp(app) as served:
+                fake.bot_url = served.url + "/wechat"
+                server.stop()
+                assert fake.user_says(user, "转人工")["MsgType"] == "transfer_customer_service"
+                server.start()
+                time.sleep(0.4)
+                fake.user_says("oSomeoneElse0000000000000001", "你好")   # any later request flushes the backlog
+            jobs.configure(settings, server.client())
+            SimpleWorker([svc.outbox.queue], connection=server.client()).work(burst=True, max_jobs=5)
+            notice = fake.sent_to(user)
+            assert len(notice) == 1 and "转接" in notice[0]["content"]
+    finally:
+        server.stop()
+
+
+def test_closed_hours_during_a_redis_outage_does_not_promise_a_ticket(tmp_path):
+    from tests.helpers import NEVER_OPEN
+
+    server = RedisServer(tmp_path / "redis", port=free_port()).start()
+    try:
+        app = create_app(bot_settings(server.url, BOT_HOURS_FILE=NEVER_OPEN, BOT_REDIS_RETRY=0.3))
+        with ServedApp(app) as served:
+            pusher = Pusher(served.url + "/wechat", TOKEN, APP_ID, AES_KEY, mode="safe")
+            assert "回复一条消息" in say(pusher, "oClosedUp0000000000000000001", "转人工")["Content"]
+            server.stop()
+            reply = say(pusher, "oClosedDown000000000000000001", "转人工")["Content"]
+            assert "非工作时间" in reply and "回复一条消息" not in reply and "400-888-6688" in reply
+    finally:
+        server.stop()

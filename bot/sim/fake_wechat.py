@@ -271,6 +271,11 @@ class FakeWeChat:
         with self._lock:
             self._faults.append(_Fault(path_suffix, errcode, http_status, delay, times))
 
+    def clear_faults(self) -> None:
+        """Forget every injected fault not used up yet."""
+        with self._lock:
+            self._faults.clear()
+
     def _take_fault(self, path: str) -> _Fault | None:
         for fault in self._faults:
             if fault.times > 0 and path.endswith(fault.suffix):
