@@ -23,6 +23,7 @@ from bot import __version__
 from bot.masking import mask_openid
 from bot.pushes import Refused, check_fresh, decode_push, dedupe_key, verify_signature
 from bot.replies import Text, render
+from bot.storage import Admission
 from handlers import Context, dispatch
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def _read_body(limit: int) -> bytes:
 
 
 def _accept(svc, now: float):
-    """Check the request is a fresh, signed push from WeChat and decode it."""
+    """Check the request is a fresh, signed push from WeChat and decode it (no Redis yet)."""
     settings = svc.settings
     args = request.args
     if not settings.WECHAT_TOKEN:
@@ -64,12 +65,8 @@ def _accept(svc, now: float):
     if request.method == "GET":
         return None
     check_fresh(args.get("timestamp", ""), now, settings.BOT_REPLAY_WINDOW)
-    nonce = args.get("nonce", "")
-    if not nonce:
+    if not args.get("nonce"):
         raise Refused(403, "no nonce")
-    is_new = svc.best_effort(lambda: svc.storage.remember_nonce(nonce, 2 * settings.BOT_REPLAY_WINDOW), True)
-    if not is_new:
-        raise Refused(403, "nonce already used")
     return decode_push(_read_body(settings.BOT_MAX_BODY_BYTES), args, svc.crypto)
 
 
@@ -79,16 +76,13 @@ _OPENS_ALLOWANCE = {"text": "message", "image": "message", "voice": "message", "
                     "subscribe": "event", "subscribe_scan": "event", "scan": "event", "click": "event"}
 
 
-def _handle(svc, push, now: float) -> str:
-    """Run the handler for a push and return the final reply body (encrypted if needed)."""
+def _handle(svc, push, now: float, admission: Admission) -> tuple[str, str]:
+    """Run the handler for a push: (final reply body, encrypted if needed; the route taken)."""
     message = push.message
-    kind = getattr(message, "event", message.type)
-    allowance = _OPENS_ALLOWANCE.get(kind)
+    allowance = _OPENS_ALLOWANCE.get(_kind(message))
     ctx = Context(services=svc, now=now, opened=(allowance, int(now)) if allowance else None)
-    if allowance:
-        svc.best_effort(lambda: svc.storage.open_budget(message.source, allowance), None)
     try:
-        limited, reply = _over_rate_limit(svc, kind, message, ctx)
+        limited, reply = _over_rate_limit(svc, admission.counts, message, ctx)
         if not limited:
             reply = _dispatch_within_budget(svc, message, ctx)
         body = render(reply, message, now=now)
@@ -98,19 +92,19 @@ def _handle(svc, push, now: float) -> str:
         body = render(Text(SORRY), message, now=now)
     if push.encrypted and body != "success":
         body = svc.crypto.encrypt_message(body, push.nonce, push.timestamp)
-    route = ctx.notes.get("route", getattr(message, "event", message.type))
-    svc.best_effort(lambda: svc.storage.count_handled(route), None)
-    log.info("%s from %s -> %s in %.1f ms", getattr(message, "event", message.type),
-             mask_openid(message.source), route, (time.time() - now) * 1000)
-    return body
+    route = ctx.notes.get("route", _kind(message))
+    log.info("%s from %s -> %s in %.1f ms", _kind(message), mask_openid(message.source), route,
+             (time.time() - now) * 1000)
+    return body, route
 
 
-def _over_rate_limit(svc, kind: str, message, ctx: Context):
+def _kind(message) -> str:
+    return getattr(message, "event", message.type)
+
+
+def _over_rate_limit(svc, counts: tuple[int, int] | None, message, ctx: Context):
     """(True, reply) when this user or the whole service is over its rate; (False, None) otherwise."""
-    if kind not in _RATE_LIMITED:
-        return False, None
-    counts = svc.best_effort(lambda: svc.storage.count_message(message.source, ctx.now), None)
-    if counts is None:  # Redis away: no limits rather than no answers
+    if counts is None:  # not a counted kind, or Redis away: no limits rather than no answers
         return False, None
     user, everyone = counts
     settings = svc.settings
@@ -157,22 +151,31 @@ def callback():
     if push is None:  # GET: the URL check from the MP console
         return Response(request.args.get("echostr", ""), mimetype="text/plain")
 
-    key = dedupe_key(push.message)
-    ttl = svc.settings.BOT_REPLY_CACHE_TTL
-    first = svc.best_effort(lambda: svc.storage.claim_message(key, ttl), True)
-    if not first:
-        stored = svc.best_effort(lambda: svc.storage.wait_reply(key, svc.settings.BOT_REPLY_BUDGET), None)
+    message, settings = push.message, svc.settings
+    key = dedupe_key(message)
+    ttl = settings.BOT_REPLY_CACHE_TTL
+    admission = svc.best_effort(lambda: svc.storage.admit_push(
+        nonce=push.nonce, nonce_ttl=2 * settings.BOT_REPLAY_WINDOW, dedupe_key=key, claim_ttl=ttl,
+        openid=message.source, count=_kind(message) in _RATE_LIMITED,
+        allowance=_OPENS_ALLOWANCE.get(_kind(message)), now=now), Admission())
+    if not admission.nonce_new:
+        log.warning("refused POST %s: nonce already used", request.path)
+        return Response("nonce already used\n", status=403, mimetype="text/plain")
+    if not admission.claimed:
+        stored = svc.best_effort(lambda: svc.storage.wait_reply(key, settings.BOT_REPLY_BUDGET), None)
         log.info("retry of %s answered from the reply cache (%s)", key.split(":")[0],
                  "hit" if stored else "miss")
         return Response(stored[0], content_type=stored[1]) if stored else _xml("success")
 
     try:
-        response = _xml(_handle(svc, push, now))
+        body, route = _handle(svc, push, now, admission)
+        response = _xml(body)
     except Exception:  # after the claim: free it, or WeChat's retries would wait for a reply that never comes
-        log.exception("push from %s could not be answered", mask_openid(push.message.source))
+        log.exception("push from %s could not be answered", mask_openid(message.source))
         svc.best_effort(lambda: svc.storage.release_message(key), None)
         return _xml("success")
-    svc.best_effort(lambda: svc.storage.store_reply(key, response.get_data(), response.content_type, ttl), None)
+    svc.best_effort(lambda: svc.storage.finish_push(key, response.get_data(), response.content_type, ttl, route),
+                    None)
     if svc.outbox.backlog:
         svc.best_effort(svc.outbox.flush, None)
     return response

@@ -54,11 +54,20 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 import redis
 
 from bot.decision import Conversation
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What Redis said about a push, in one round trip (see Storage.admit_push)."""
+    nonce_new: bool = True
+    claimed: bool = True
+    #: (this user's messages this minute, everyone's this second), when counted.
+    counts: tuple[int, int] | None = None
 
 PENDING = b"pending"
 REPLY_TTL = 120
@@ -80,20 +89,7 @@ class Storage:
     def ping(self) -> bool:
         return bool(self.redis.ping())
 
-    # --- replay protection ---------------------------------------------------------------
-    def remember_nonce(self, nonce: str, ttl: int) -> bool:
-        """True if the nonce is new (and is now remembered), False if it was seen."""
-        return bool(self.redis.set(self.key("nonce", nonce), 1, nx=True, ex=max(1, ttl)))
-
     # --- one handling per push, identical answers to retries -------------------------------
-    def claim_message(self, dedupe_key: str, ttl: int = REPLY_TTL) -> bool:
-        """True for the first delivery of a push: the caller handles it and stores the reply."""
-        return bool(self.redis.set(self.key("reply", dedupe_key), PENDING, nx=True, ex=ttl))
-
-    def store_reply(self, dedupe_key: str, body: bytes, content_type: str, ttl: int = REPLY_TTL) -> None:
-        payload = json.dumps({"ct": content_type, "body": body.decode("utf-8")})
-        self.redis.set(self.key("reply", dedupe_key), payload, ex=ttl)
-
     def release_message(self, dedupe_key: str) -> None:
         """Forget a claim whose handling failed, so a retry can try again."""
         self.redis.delete(self.key("reply", dedupe_key))
@@ -119,7 +115,10 @@ class Storage:
 
     # --- dialogue state ---------------------------------------------------------------------
     def load_conversation(self, openid: str) -> Conversation:
-        raw = self.redis.get(self.key("conv", openid))
+        return self._conversation(self.redis.get(self.key("conv", openid)))
+
+    @staticmethod
+    def _conversation(raw) -> Conversation:
         if not raw:
             return Conversation()
         data = json.loads(raw)
@@ -156,24 +155,63 @@ class Storage:
             pipe.zrem(self.key("handoff", "active"), openid)
             pipe.execute()
 
-    # --- rate limits ----------------------------------------------------------------------------
-    def count_message(self, openid: str, now: float | None = None) -> tuple[int, int]:
-        """Count one message: (this user's in this minute, everyone's in this second)."""
+    # --- one round trip in, one out, per push (the request path's hot spots) -------------------
+    def admit_push(self, *, nonce: str, nonce_ttl: int, dedupe_key: str, claim_ttl: int, openid: str,
+                   count: bool, allowance: str | None, now: float | None = None) -> Admission:
+        """Remember the nonce, claim the push, count it for the rate limits and open the
+        customer-service allowance it gives, in one pipeline."""
         now = int(now if now is not None else time.time())
+        reply_key = self.key("reply", dedupe_key)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.key("nonce", nonce), 1, nx=True, ex=max(1, nonce_ttl))
+            pipe.set(reply_key, PENDING, nx=True, ex=claim_ttl)
+            if count:
+                self._count_message(pipe, openid, now)
+            if allowance:
+                self._open_budget(pipe, openid, allowance, now)
+            results = pipe.execute()
+        nonce_new, claimed = bool(results[0]), bool(results[1])
+        if claimed and not nonce_new:  # a replayed request: refused, so it must not hold the claim
+            self.redis.delete(reply_key)
+        counts = (int(results[2]), int(results[4])) if count else None
+        return Admission(nonce_new, claimed and nonce_new, counts)
+
+    def finish_push(self, dedupe_key: str, body: bytes, content_type: str, ttl: int, route: str) -> None:
+        """Keep the reply for WeChat's retries and count the push under its route."""
+        payload = json.dumps({"ct": content_type, "body": body.decode("utf-8")})
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.key("reply", dedupe_key), payload, ex=ttl)
+            pipe.hincrby(self.key("stats", "handled"), route, 1)
+            pipe.execute()
+
+    def load_user(self, openid: str) -> tuple[Conversation, dict[str, str] | None]:
+        """The user's dialogue state and agent session, in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.key("conv", openid))
+            pipe.hgetall(self.key("kf", openid))
+            raw, session = pipe.execute()
+        return self._conversation(raw), ({k.decode(): v.decode() for k, v in session.items()} or None)
+
+    def save_turn(self, openid: str, conversation: Conversation, entry: dict) -> None:
+        """The dialogue state after a message, and the message in the agent's history."""
+        history = self.key("history", openid)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.key("conv", openid), json.dumps(asdict(conversation), ensure_ascii=False),
+                     ex=CONVERSATION_TTL)
+            pipe.lpush(history, json.dumps({"at": int(time.time()), **entry}, ensure_ascii=False))
+            pipe.ltrim(history, 0, self.HISTORY_LEN - 1)
+            pipe.expire(history, self.HISTORY_TTL)
+            pipe.execute()
+
+    def _count_message(self, pipe, openid: str, now: int) -> None:
         user_key = self.key("rate", openid, str(now // 60))
         all_key = self.key("rate", "all", str(now))
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.incr(user_key)
-            pipe.expire(user_key, 120)
-            pipe.incr(all_key)
-            pipe.expire(all_key, 5)
-            user, _, everyone, _ = pipe.execute()
-        return int(user), int(everyone)
+        pipe.incr(user_key)
+        pipe.expire(user_key, 120)
+        pipe.incr(all_key)
+        pipe.expire(all_key, 5)
 
     # --- counters and marks ----------------------------------------------------------------------
-    def count_handled(self, route: str) -> None:
-        self.redis.hincrby(self.key("stats", "handled"), route, 1)
-
     def handled_counts(self) -> dict[str, int]:
         return {k.decode(): int(v) for k, v in self.redis.hgetall(self.key("stats", "handled")).items()}
 
@@ -333,14 +371,6 @@ class Storage:
             out[name] = live
         return out
 
-    def add_history(self, openid: str, entry: dict) -> None:
-        key = self.key("history", openid)
-        with self.redis.pipeline() as pipe:
-            pipe.lpush(key, json.dumps({"at": int(time.time()), **entry}, ensure_ascii=False))
-            pipe.ltrim(key, 0, self.HISTORY_LEN - 1)
-            pipe.expire(key, self.HISTORY_TTL)
-            pipe.execute()
-
     def history(self, openid: str, n: int = 30) -> list[dict]:
         return [json.loads(raw) for raw in self.redis.lrange(self.key("history", openid), 0, n - 1)]
 
@@ -362,12 +392,15 @@ class Storage:
     """
 
     def open_budget(self, openid: str, kind: str) -> None:
+        with self.redis.pipeline() as pipe:
+            self._open_budget(pipe, openid, kind, int(time.time()))
+            pipe.execute()
+
+    def _open_budget(self, pipe, openid: str, kind: str, now: int) -> None:
         seconds, count = self.ALLOWANCES[kind]
         key = self.key("budget", openid)
-        with self.redis.pipeline() as pipe:
-            pipe.hset(key, mapping={f"{kind}:until": int(time.time()) + seconds, f"{kind}:left": count})
-            pipe.expire(key, self.ALLOWANCES["message"][0])
-            pipe.execute()
+        pipe.hset(key, mapping={f"{kind}:until": now + seconds, f"{kind}:left": count})
+        pipe.expire(key, self.ALLOWANCES["message"][0])
 
     def ensure_budget(self, openid: str, kind: str, opened_at: float) -> None:
         """Open `kind`'s allowance as of `opened_at` unless one is recorded (Redis was away then)."""

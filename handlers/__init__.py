@@ -30,6 +30,9 @@ class Context:
     #: Jobs carry it, so a message sent later counts against the right allowance even if Redis
     #: missed the push.
     opened: tuple | None = None
+    #: The user's dialogue state while a text is handled; handlers change it here and the text
+    #: handler saves it once at the end (one Redis round trip).
+    conversation: object = None
     #: Filled by handlers for logs and metrics: the route taken, and anything else worth noting.
     notes: dict = field(default_factory=dict)
 

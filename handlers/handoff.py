@@ -34,16 +34,18 @@ def _set_awaiting(openid: str, ctx: Context, value: dict | None) -> bool:
     """Remember what the user's next message is (a ticket, a rating); False if Redis is away."""
     svc = ctx.services
 
-    def update():
-        conversation = svc.storage.load_conversation(openid)
+    def update(conversation):
         conversation.extra.pop("awaiting", None)
         conversation.extra.pop("rating_for", None)
         if value:
             conversation.extra.update(value)
-        svc.storage.save_conversation(openid, conversation)
-        return True
+        return conversation
 
-    return svc.best_effort(update, False)
+    if ctx.conversation is not None:  # a text being handled: saved with the turn
+        update(ctx.conversation)
+        return not svc.breaker.resting()
+    return svc.best_effort(lambda: svc.storage.save_conversation(
+        openid, update(svc.storage.load_conversation(openid))) or True, False)
 
 
 def start_handoff(openid: str, ctx: Context, reason: str = "request"):

@@ -25,10 +25,15 @@ def on_route(name: str):
     return register
 
 
-def answer_decision(decision: RouteDecision, openid: str, text: str, ctx: Context):
+_UNKNOWN = object()
+
+
+def answer_decision(decision: RouteDecision, openid: str, text: str, ctx: Context, session=_UNKNOWN):
+    """The reply to a routed message; `session` is the user's agent session if already read."""
     ctx.notes["route"] = decision.route
     svc = ctx.services
-    session = svc.best_effort(lambda: svc.storage.get_kf_session(openid), None)
+    if session is _UNKNOWN:
+        session = svc.best_effort(lambda: svc.storage.get_kf_session(openid), None)
     if session and decision.route != "scam_alert":
         ctx.notes["route"] = "with_agent"
         svc.best_effort(lambda: svc.storage.touch_kf_session(openid), None)

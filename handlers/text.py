@@ -14,21 +14,20 @@ from handlers.routes import answer_decision
 def answer_text(openid: str, text: str, ctx: Context):
     svc = ctx.services
     storage = svc.storage
-    conversation = svc.best_effort(lambda: storage.load_conversation(openid), Conversation())
+    conversation, session = svc.best_effort(lambda: storage.load_user(openid), (Conversation(), None))
     awaiting = conversation.extra.get("awaiting")
     if awaiting == "rating":
         score = rating_of(text)
         if score is not None:
             return take_rating(openid, score, conversation.extra.get("rating_for") or {}, ctx)
         conversation.extra.pop("awaiting", None)
-    decision, conversation = svc.router.route(text, conversation, now=ctx.now)
-    svc.best_effort(lambda: storage.save_conversation(openid, conversation), None)
+    decision, ctx.conversation = svc.router.route(text, conversation, now=ctx.now)
     if awaiting == "ticket" and decision.route not in ("scam_alert", "handoff", "verify"):
         reply = take_ticket(openid, text, ctx)
     else:
-        reply = answer_decision(decision, openid, text, ctx)
+        reply = answer_decision(decision, openid, text, ctx, session)
     entry = _history_entry(text, decision, ctx.notes.get("route", decision.route))
-    svc.best_effort(lambda: storage.add_history(openid, entry), None)
+    svc.best_effort(lambda: storage.save_turn(openid, ctx.conversation, entry), None)
     return reply
 
 

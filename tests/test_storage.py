@@ -5,28 +5,60 @@ import time
 from bot.decision import Conversation
 
 
-def test_nonce_is_remembered_once(storage):
-    assert storage.remember_nonce("n1", 60)
-    assert not storage.remember_nonce("n1", 60)
+def admit(storage, nonce="n1", key="msg:1", count=False, allowance=None, openid="oU"):
+    return storage.admit_push(nonce=nonce, nonce_ttl=60, dedupe_key=key, claim_ttl=120, openid=openid,
+                              count=count, allowance=allowance)
+
+
+def test_a_push_is_admitted_once_per_nonce_and_claimed_once(storage):
+    first = admit(storage)
+    assert first.nonce_new and first.claimed and first.counts is None
     assert 0 < storage.redis.ttl(storage.key("nonce", "n1")) <= 60
-
-
-def test_claim_store_and_wait(storage):
-    assert storage.claim_message("msg:1")
-    assert not storage.claim_message("msg:1")
+    replay = admit(storage)                                   # same nonce
+    assert not replay.nonce_new
+    retry = admit(storage, nonce="n2")                        # WeChat's retry: new nonce, same message
+    assert retry.nonce_new and not retry.claimed
     assert storage.get_reply("msg:1") == b"pending"
+
+
+def test_a_replayed_nonce_never_holds_a_claim(storage):
+    admit(storage, nonce="n9", key="msg:a")
+    assert not admit(storage, nonce="n9", key="msg:b").nonce_new
+    assert storage.get_reply("msg:b") is None                 # the new message can still be handled
+
+
+def test_admission_counts_and_opens_the_allowance(storage):
+    a = admit(storage, nonce="c1", key="msg:c1", count=True, allowance="message")
+    b = admit(storage, nonce="c2", key="msg:c2", count=True, allowance="message", openid="oOther")
+    assert a.counts == (1, 1) and b.counts == (1, 2)
+    assert storage.budget_left("oU") == 5
+
+
+def test_finish_and_wait(storage):
+    admit(storage)
 
     def later():
         time.sleep(0.2)
-        storage.store_reply("msg:1", "<xml>回复</xml>".encode(), "application/xml")
+        storage.finish_push("msg:1", "<xml>回复</xml>".encode(), "application/xml", 120, "faq")
 
     threading.Thread(target=later).start()
     assert storage.wait_reply("msg:1", timeout=3) == ("<xml>回复</xml>".encode(), "application/xml")
     assert storage.wait_reply("msg:unknown", timeout=0.1) is None
+    assert storage.handled_counts() == {"faq": 1}
+
+
+def test_user_state_in_one_round_trip(storage):
+    storage.set_kf_session("oU", "waiting")
+    conversation, session = storage.load_user("oU")
+    assert conversation == Conversation() and session["state"] == "waiting"
+    storage.save_turn("oU", Conversation(fallbacks_in_row=1), {"text": "你好", "route": "greeting"})
+    conversation, _ = storage.load_user("oU")
+    assert conversation.fallbacks_in_row == 1
+    assert storage.history("oU")[0]["route"] == "greeting"
 
 
 def test_wait_is_bounded(storage):
-    storage.claim_message("msg:2")
+    admit(storage, nonce="n2", key="msg:2")
     started = time.monotonic()
     assert storage.wait_reply("msg:2", timeout=0.3) is None
     assert time.monotonic() - started < 2
@@ -60,8 +92,8 @@ def test_unmatched_counts(storage):
 
 
 def test_every_key_has_the_prefix(storage):
-    storage.remember_nonce("x", 10)
-    storage.claim_message("msg:9")
-    storage.save_conversation("oU", Conversation())
-    storage.count_handled("faq")
+    admit(storage, count=True, allowance="message")
+    storage.finish_push("msg:1", b"x", "text/plain", 10, "faq")
+    storage.save_turn("oU", Conversation(), {"text": "x"})
+    storage.create_ticket("oU", "留言")
     assert all(k.startswith(b"test:") for k in storage.redis.keys("*"))
