@@ -68,8 +68,7 @@ def build_services(settings: Settings, **overrides) -> Services:
 
     from bot.channels import registry_source
     from bot.redis_server import connect
-    from bot.router import build_router
-    from bot.safety import SafetyChecks
+    from bot.router import build_router, default_prechecks
 
     client = overrides.pop("redis", None) or connect(settings)
     storage = Storage(client, settings.BOT_REDIS_PREFIX)
@@ -77,7 +76,7 @@ def build_services(settings: Settings, **overrides) -> Services:
     if settings.aes_enabled:
         crypto = WeChatCrypto(settings.WECHAT_TOKEN, settings.WECHAT_ENCODING_AES_KEY, settings.WECHAT_APP_ID)
     channels = registry_source(settings)
-    router = overrides.pop("router", None) or build_router(settings, prechecks=SafetyChecks(channels).prechecks())
+    router = overrides.pop("router", None) or build_router(settings, prechecks=default_prechecks(settings, channels))
     with open(settings.BOT_BRAND_FILE, encoding="utf-8") as fh:
         brand = json.load(fh)
     hours = ReloadingSource(lambda: [Path(settings.BOT_HOURS_FILE)],

@@ -121,16 +121,17 @@ REPLIES = {
 }
 
 
-def default_prechecks(settings) -> list[Precheck]:
+def default_prechecks(settings, channels=None) -> list[Precheck]:
     """The prechecks the bot runs before everything else, in order: scam detection, then verification.
 
     Each is a callable `text -> RouteDecision | None`; the first non-None decision wins.
     `python -m bot route` and the endpoint both build their router with
-    `build_router(settings, prechecks=default_prechecks(settings))`.
+    `build_router(settings, prechecks=default_prechecks(settings))`; the app passes its own
+    registry source as `channels` so /healthz reports on the one the prechecks read.
     """
     from bot.safety import make_prechecks
 
-    return make_prechecks(settings)
+    return make_prechecks(settings, channels)
 
 
 def _choice_number(normalized: str) -> int | None:

@@ -61,6 +61,6 @@ class SafetyChecks:
         return [self.scam_check, self.verify_check]
 
 
-def make_prechecks(settings) -> list[Precheck]:
-    """[scam_check, verify_check] over the registry named by these settings (hot-reloaded)."""
-    return SafetyChecks(registry_source(settings)).prechecks()
+def make_prechecks(settings, channels: ReloadingSource[Registry] | None = None) -> list[Precheck]:
+    """[scam_check, verify_check] over `channels`, by default the registry named by these settings (hot-reloaded)."""
+    return SafetyChecks(channels or registry_source(settings)).prechecks()
