@@ -14,8 +14,9 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import redis
 from rq import Queue, Retry
@@ -23,6 +24,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.masking import mask_openid
 from bot.redis_server import Breaker
+from bot.reloader import ReloadingSource
 from bot.storage import Storage
 from bot.wechat import SharedTokenClient, make_client
 from config.settings import Settings
@@ -107,15 +109,27 @@ class _Runtime:
     settings: Settings
     storage: Storage
     client: SharedTokenClient
+    _files: dict = field(default_factory=dict)
+
+    def _source(self, name: str, path: str, load):
+        """A hot-reloading view of a staff-edited file, made on first use."""
+        if name not in self._files:
+            self._files[name] = ReloadingSource(lambda: [Path(path)], lambda: load(path),
+                                                self.settings.BOT_RELOAD_INTERVAL, name=name)
+        return self._files[name].get()
 
     def brand(self) -> dict:
-        with open(self.settings.BOT_BRAND_FILE, encoding="utf-8") as fh:
-            return json.load(fh)
+        return self._source("brand", self.settings.BOT_BRAND_FILE, _read_json)
 
     def hours(self):
         from bot.hours import ServiceHours
 
-        return ServiceHours.load(self.settings.BOT_HOURS_FILE)
+        return self._source("service hours", self.settings.BOT_HOURS_FILE, ServiceHours.load)
+
+
+def _read_json(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
 
 
 _runtime: _Runtime | None = None
