@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
-import redis
 from flask import Flask, Response
+from redis import Redis
 from werkzeug.exceptions import HTTPException
 from wechatpy.crypto import WeChatCrypto
 
@@ -22,7 +22,7 @@ from bot import __version__
 from bot.hours import ServiceHours
 from bot.jobs import Outbox
 from bot.redis_server import Breaker
-from bot.reloader import ReloadingSource
+from bot.reloader import ReloadingSource, read_json
 from bot.masking import install_log_masking
 from bot.storage import Storage
 from config.settings import Settings
@@ -34,16 +34,20 @@ T = TypeVar("T")
 @dataclass
 class Services:
     settings: Settings
-    redis: redis.Redis
+    redis: Redis
     storage: Storage
     outbox: Outbox
     router: object                   # bot.router.Router
     crypto: WeChatCrypto | None
-    brand: dict
+    brand_source: object             # ReloadingSource of the brand facts (dict)
     hours_source: object             # ReloadingSource of bot.hours.ServiceHours
     breaker: Breaker = field(default_factory=Breaker)
     #: Staff-edited files besides the FAQ, for /healthz: name -> ReloadingSource.
     sources: dict = field(default_factory=dict)
+
+    @property
+    def brand(self) -> dict:
+        return self.brand_source.get()
 
     @property
     def hours(self):
@@ -64,8 +68,6 @@ def configure_logging(settings: Settings) -> None:
 
 
 def build_services(settings: Settings, **overrides) -> Services:
-    import json
-
     from bot.channels import registry_source
     from bot.redis_server import connect
     from bot.router import build_router, default_prechecks
@@ -77,16 +79,16 @@ def build_services(settings: Settings, **overrides) -> Services:
         crypto = WeChatCrypto(settings.WECHAT_TOKEN, settings.WECHAT_ENCODING_AES_KEY, settings.WECHAT_APP_ID)
     channels = registry_source(settings)
     router = overrides.pop("router", None) or build_router(settings, prechecks=default_prechecks(settings, channels))
-    with open(settings.BOT_BRAND_FILE, encoding="utf-8") as fh:
-        brand = json.load(fh)
-    hours = ReloadingSource(lambda: [Path(settings.BOT_HOURS_FILE)],
-                            lambda: ServiceHours.load(settings.BOT_HOURS_FILE),
-                            settings.BOT_RELOAD_INTERVAL, name="service hours")
+    def watched(name: str, path: str, load) -> ReloadingSource:
+        return ReloadingSource(lambda: [Path(path)], lambda: load(path), settings.BOT_RELOAD_INTERVAL, name=name)
+
+    brand = watched("brand", settings.BOT_BRAND_FILE, read_json)
+    hours = watched("service hours", settings.BOT_HOURS_FILE, ServiceHours.load)
     breaker = Breaker(settings.BOT_REDIS_RETRY)
     return Services(settings=settings, redis=client, storage=storage,
                     outbox=Outbox(client, settings.BOT_QUEUE_NAME, breaker), router=router,
-                    crypto=crypto, brand=brand, hours_source=hours, breaker=breaker,
-                    sources={"official_channels": channels, "service_hours": hours}, **overrides)
+                    crypto=crypto, brand_source=brand, hours_source=hours, breaker=breaker,
+                    sources={"official_channels": channels, "service_hours": hours, "brand": brand}, **overrides)
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:

@@ -42,6 +42,8 @@ class RouteDecision:
     verdicts: tuple[dict, ...] = ()
     #: A human should look at this conversation first (scam in progress).
     priority: bool = False
+    #: No FAQ answers this message (a fallback, or the handoff after fallbacks): staff should see it.
+    unmatched: bool = False
 
     def __post_init__(self):
         if self.route not in ROUTES:

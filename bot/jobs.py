@@ -9,7 +9,6 @@ undelivered rather than retried blindly.
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -24,7 +23,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot.masking import mask_openid
 from bot.redis_server import Breaker
-from bot.reloader import ReloadingSource
+from bot.reloader import ReloadingSource, read_json
 from bot.storage import Storage
 from bot.wechat import SharedTokenClient, make_client
 from config.settings import Settings
@@ -119,17 +118,12 @@ class _Runtime:
         return self._files[name].get()
 
     def brand(self) -> dict:
-        return self._source("brand", self.settings.BOT_BRAND_FILE, _read_json)
+        return self._source("brand", self.settings.BOT_BRAND_FILE, read_json)
 
     def hours(self):
         from bot.hours import ServiceHours
 
         return self._source("service hours", self.settings.BOT_HOURS_FILE, ServiceHours.load)
-
-
-def _read_json(path: str) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
 
 
 _runtime: _Runtime | None = None

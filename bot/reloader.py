@@ -9,6 +9,7 @@ holds its own source, so an edit reaches all of them within `interval`.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -73,3 +74,9 @@ class ReloadingSource(Generic[T]):
             finally:
                 self._lock.release()
         return self._value  # type: ignore[return-value]
+
+
+def read_json(path) -> object:
+    """A loader for ReloadingSource: one JSON file."""
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)

@@ -191,9 +191,9 @@ class Router:
     def _say(self, key: str, **values) -> str:
         return render(REPLIES[key], {**self.brand, **values}, strict=False)
 
-    def _handoff(self, opening: str, candidates: Sequence[Candidate] = ()) -> RouteDecision:
+    def _handoff(self, opening: str, candidates: Sequence[Candidate] = (), unmatched: bool = False) -> RouteDecision:
         reply = self._say(opening) + "\n" + self._say("handoff_hours")
-        return RouteDecision("handoff", reply, candidates=tuple(candidates))
+        return RouteDecision("handoff", reply, candidates=tuple(candidates), unmatched=unmatched)
 
     def route(self, text: str, conversation: Conversation | None = None,
               now: float | None = None) -> tuple[RouteDecision, Conversation]:
@@ -254,9 +254,9 @@ class Router:
         best = candidates[0] if candidates else None
         if best is None or best.score < CLARIFY_SCORE:
             if conversation.fallbacks_in_row + 1 >= FALLBACKS_BEFORE_HANDOFF:
-                return self._handoff("handoff_after_fallbacks", shown)
+                return self._handoff("handoff_after_fallbacks", shown, unmatched=True)
             return RouteDecision("fallback", self._say("fallback"), score=best.score if best else 0.0,
-                                 candidates=shown)
+                                 candidates=shown, unmatched=True)
         runner_up = candidates[1].score if len(candidates) > 1 else 0.0
         if best.score >= CONFIDENT_SCORE and best.score - runner_up >= CONFIDENT_MARGIN:
             return RouteDecision("faq", corpus.reply(best.faq_id), faq_id=best.faq_id, score=best.score,

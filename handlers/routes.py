@@ -32,6 +32,8 @@ def answer_decision(decision: RouteDecision, openid: str, text: str, ctx: Contex
     """The reply to a routed message; `session` is the user's agent session if already read."""
     ctx.notes["route"] = decision.route
     svc = ctx.services
+    if decision.unmatched:
+        svc.best_effort(lambda: svc.storage.count_unmatched(mask_text(text.strip()[:200])), None)
     if session is _UNKNOWN:
         session = svc.best_effort(lambda: svc.storage.get_kf_session(openid), None)
     if session and decision.route != "scam_alert":
@@ -46,15 +48,8 @@ def _plain(decision: RouteDecision, openid: str, text: str, ctx: Context):
     return Text(decision.reply)
 
 
-for _name in ("faq", "clarify", "greeting"):
+for _name in ("faq", "clarify", "greeting", "fallback"):
     on_route(_name)(_plain)
-
-
-@on_route("fallback")
-def fallback(decision: RouteDecision, openid: str, text: str, ctx: Context):
-    svc = ctx.services
-    svc.best_effort(lambda: svc.storage.count_unmatched(mask_text(text.strip()[:200])), None)
-    return Text(decision.reply)
 
 
 @on_route("verify")

@@ -245,3 +245,17 @@ def test_a_bad_registry_edit_keeps_serving_and_shows_in_healthz(redis_server, tm
         assert health["status"] == "degraded" and health["files"]["official_channels"]["error"]
         reply = pusher(served).decode_reply(pusher(served).push(build.text(USER, "KF1003 是你们的客服吗")))
         assert "KF1003" in reply["Content"] and "官方" in reply["Content"]
+
+
+def test_unmatched_messages_are_counted_masked_including_the_second_in_a_row(served):
+    storage = served.services.storage
+    p = pusher(served)
+    user = "oUnmatched0000000000000000001"
+    first = p.decode_reply(p.push(build.text(user, "火星上能用吗 我手机13812345678")))
+    second = p.decode_reply(p.push(build.text(user, "木星上呢")))
+    assert first["MsgType"] == "text"                              # the fallback
+    assert second["MsgType"] == "transfer_customer_service"        # two in a row: a person takes over
+    counted = dict(storage.top_unmatched(10))
+    assert counted == {"火星上能用吗 我手机138****5678": 1, "木星上呢": 1}
+    greeting = p.decode_reply(p.push(build.text("oUnmatched0000000000000000002", "你好")))
+    assert greeting["MsgType"] == "text" and len(storage.top_unmatched(10)) == 2
