@@ -76,10 +76,9 @@ _OPENS_ALLOWANCE = {"text": "message", "image": "message", "voice": "message", "
                     "subscribe": "event", "subscribe_scan": "event", "scan": "event", "click": "event"}
 
 
-def _handle(svc, push, now: float, admission: Admission) -> tuple[str, str]:
+def _handle(svc, push, now: float, admission: Admission, allowance: str | None) -> tuple[str, str]:
     """Run the handler for a push: (final reply body, encrypted if needed; the route taken)."""
     message = push.message
-    allowance = _OPENS_ALLOWANCE.get(_kind(message))
     ctx = Context(services=svc, now=now, opened=(allowance, int(now)) if allowance else None)
     try:
         limited, reply = _over_rate_limit(svc, admission.counts, message, ctx)
@@ -154,10 +153,11 @@ def callback():
     message, settings = push.message, svc.settings
     key = dedupe_key(message)
     ttl = settings.BOT_REPLY_CACHE_TTL
+    kind = _kind(message)
+    allowance = _OPENS_ALLOWANCE.get(kind)
     admission = svc.best_effort(lambda: svc.storage.admit_push(
         nonce=push.nonce, nonce_ttl=2 * settings.BOT_REPLAY_WINDOW, dedupe_key=key, claim_ttl=ttl,
-        openid=message.source, count=_kind(message) in _RATE_LIMITED,
-        allowance=_OPENS_ALLOWANCE.get(_kind(message)), now=now), Admission())
+        openid=message.source, count=kind in _RATE_LIMITED, allowance=allowance, now=now), Admission())
     if not admission.nonce_new:
         log.warning("refused POST %s: nonce already used", request.path)
         return Response("nonce already used\n", status=403, mimetype="text/plain")
@@ -168,7 +168,7 @@ def callback():
         return Response(stored[0], content_type=stored[1]) if stored else _xml("success")
 
     try:
-        body, route = _handle(svc, push, now, admission)
+        body, route = _handle(svc, push, now, admission, allowance)
         response = _xml(body)
     except Exception:  # after the claim: free it, or WeChat's retries would wait for a reply that never comes
         log.exception("push from %s could not be answered", mask_openid(message.source))

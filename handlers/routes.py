@@ -1,5 +1,8 @@
 """One handler per route: turn a RouteDecision into a reply and its side effects.
 
+A route handler gets the decision, the user, the text, the Context and the
+user's agent session (None when a person is not involved).
+
 While the user waits for or talks with an agent, the bot steps aside: the
 message is transferred to customer service, except a scam alert, which is
 always answered at once.
@@ -41,10 +44,10 @@ def answer_decision(decision: RouteDecision, openid: str, text: str, ctx: Contex
         svc.best_effort(lambda: svc.storage.touch_kf_session(openid), None)
         return Transfer(session.get("account") or None)
     handler = _ROUTES.get(decision.route, _plain)
-    return handler(decision, openid, text, ctx)
+    return handler(decision, openid, text, ctx, session)
 
 
-def _plain(decision: RouteDecision, openid: str, text: str, ctx: Context):
+def _plain(decision: RouteDecision, openid: str, text: str, ctx: Context, session):
     return Text(decision.reply)
 
 
@@ -53,7 +56,7 @@ for _name in ("faq", "clarify", "greeting", "fallback"):
 
 
 @on_route("verify")
-def verify(decision: RouteDecision, openid: str, text: str, ctx: Context):
+def verify(decision: RouteDecision, openid: str, text: str, ctx: Context, session):
     _record_verdicts(decision, openid, ctx)
     return Text(decision.reply)
 
@@ -66,17 +69,16 @@ def _record_verdicts(decision: RouteDecision, openid: str, ctx: Context) -> None
 
 
 @on_route("scam_alert")
-def scam_alert(decision: RouteDecision, openid: str, text: str, ctx: Context):
+def scam_alert(decision: RouteDecision, openid: str, text: str, ctx: Context, session):
     """Warn at once; a person takes over first (or a priority ticket), unless one already has."""
     svc = ctx.services
     svc.best_effort(lambda: svc.storage.mark_priority(openid, "scam_alert"), None)
     _record_verdicts(decision, openid, ctx)
     log.warning("scam in progress reported by %s", mask_openid(openid))
-    with_agent = svc.best_effort(lambda: svc.storage.get_kf_session(openid), None)
-    line = "" if with_agent else priority_handoff(openid, text, ctx)
+    line = "" if session else priority_handoff(openid, text, ctx)
     return Text(decision.reply + (f"\n\n{line}" if line else ""))
 
 
 @on_route("handoff")
-def handoff(decision: RouteDecision, openid: str, text: str, ctx: Context):
+def handoff(decision: RouteDecision, openid: str, text: str, ctx: Context, session):
     return start_handoff(openid, ctx)
