@@ -4,10 +4,17 @@ The callback checks the signature, then freshness (timestamp window and a
 nonce remembered in Redis), decodes the push (bot.pushes), handles each
 message once (a Redis claim keyed on MsgId, or sender+time+event for events)
 and answers WeChat's retries with the stored reply. Users over the rate limit
-get one polite reply. A handler that runs past BOT_REPLY_BUDGET is left to
-finish in the background and its answer goes out as a customer-service
-message, so WeChat always hears back within its 5 seconds. Whatever goes wrong
-in a handler, WeChat gets a well-formed answer, never an error page.
+get one polite reply.
+
+A push costs two Redis round trips: one before the handler (nonce, claim,
+rate counts, the user's state) and one after it (the reply for retries, the
+handler's deferred writes). Handlers run on the request thread; no Redis call
+starts once BOT_REPLY_BUDGET less one Redis timeout has passed, so a slow Redis
+costs state, not the reply. A handler registered as blocking runs on a pool
+thread instead and, past the budget, is left to finish in the background with
+its answer sent as a customer-service message. Either way WeChat hears back
+within its 5 seconds, and whatever goes wrong in a handler, it gets a
+well-formed answer, never an error page.
 """
 from __future__ import annotations
 
@@ -22,9 +29,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from bot import __version__
 from bot.masking import mask_openid
 from bot.pushes import Refused, check_fresh, decode_push, dedupe_key, verify_signature
+from bot.redis_server import redis_deadline
 from bot.replies import Text, render
 from bot.storage import Admission
-from handlers import Context, dispatch
+from handlers import Context, dispatch, is_blocking
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,8 @@ SLOW_DOWN = "您发消息有点快啦，请稍等一分钟再发，我会一条�
 BUSY = "现在咨询的人有点多，请稍等片刻再发一次，抱歉让您久等。"
 #: Message kinds that count towards the rate limits (events from WeChat itself do not).
 _RATE_LIMITED = frozenset({"text", "image", "voice", "video", "shortvideo", "location", "link", "click"})
+#: Kinds whose handler reads the user's dialogue state: it is fetched with the admission.
+_READS_USER = frozenset({"text", "voice", "link", "click"})
 _HANDLER_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="handler")
 
 
@@ -76,14 +86,16 @@ _OPENS_ALLOWANCE = {"text": "message", "image": "message", "voice": "message", "
                     "subscribe": "event", "subscribe_scan": "event", "scan": "event", "click": "event"}
 
 
-def _handle(svc, push, now: float, admission: Admission, allowance: str | None) -> tuple[str, str]:
-    """Run the handler for a push: (final reply body, encrypted if needed; the route taken)."""
+def _handle(svc, push, now: float, admission: Admission, allowance: str | None) -> tuple[str, str, list]:
+    """Run the handler for a push: (final reply body, encrypted if needed; the route taken;
+    the handler's writes left for the last round trip)."""
     message = push.message
-    ctx = Context(services=svc, now=now, opened=(allowance, int(now)) if allowance else None)
+    ctx = Context(services=svc, now=now, opened=(allowance, int(now)) if allowance else None,
+                  user=admission.user, writes=[])
     try:
         limited, reply = _over_rate_limit(svc, admission.counts, message, ctx)
         if not limited:
-            reply = _dispatch_within_budget(svc, message, ctx)
+            reply = _dispatch_within_budget(svc, message, ctx) if is_blocking(message) else dispatch(message, ctx)
         body = render(reply, message, now=now)
     except Exception:
         log.exception("handler failed for %s from %s", message.type, mask_openid(message.source))
@@ -94,7 +106,7 @@ def _handle(svc, push, now: float, admission: Admission, allowance: str | None) 
     route = ctx.notes.get("route", _kind(message))
     log.info("%s from %s -> %s in %.1f ms", _kind(message), mask_openid(message.source), route,
              (time.time() - now) * 1000)
-    return body, route
+    return body, route, ctx.writes or []
 
 
 def _kind(message) -> str:
@@ -118,6 +130,8 @@ def _over_rate_limit(svc, counts: tuple[int, int] | None, message, ctx: Context)
 
 
 def _dispatch_within_budget(svc, message, ctx: Context):
+    """Run a blocking handler on the pool; past the budget, answer now and send its reply later."""
+    ctx.writes = None  # it may outlive the request: its writes go out as it makes them
     future = _HANDLER_POOL.submit(dispatch, message, ctx)
     try:
         return future.result(timeout=svc.settings.BOT_REPLY_BUDGET)
@@ -150,6 +164,11 @@ def callback():
     if push is None:  # GET: the URL check from the MP console
         return Response(request.args.get("echostr", ""), mimetype="text/plain")
 
+    with redis_deadline(svc.settings.redis_window):
+        return _answer(svc, push, now)
+
+
+def _answer(svc, push, now: float) -> Response:
     message, settings = push.message, svc.settings
     key = dedupe_key(message)
     ttl = settings.BOT_REPLY_CACHE_TTL
@@ -157,25 +176,26 @@ def callback():
     allowance = _OPENS_ALLOWANCE.get(kind)
     admission = svc.best_effort(lambda: svc.storage.admit_push(
         nonce=push.nonce, nonce_ttl=2 * settings.BOT_REPLAY_WINDOW, dedupe_key=key, claim_ttl=ttl,
-        openid=message.source, count=kind in _RATE_LIMITED, allowance=allowance, now=now), Admission())
+        openid=message.source, count=kind in _RATE_LIMITED, allowance=allowance, now=now,
+        load_user=kind in _READS_USER), Admission())
     if not admission.nonce_new:
         log.warning("refused POST %s: nonce already used", request.path)
         return Response("nonce already used\n", status=403, mimetype="text/plain")
     if not admission.claimed:
-        stored = svc.best_effort(lambda: svc.storage.wait_reply(key, settings.BOT_REPLY_BUDGET), None)
+        stored = svc.best_effort(lambda: svc.storage.wait_reply(key, settings.redis_window), None)
         log.info("retry of %s answered from the reply cache (%s)", key.split(":")[0],
                  "hit" if stored else "miss")
         return Response(stored[0], content_type=stored[1]) if stored else _xml("success")
 
     try:
-        body, route = _handle(svc, push, now, admission, allowance)
+        body, route, writes = _handle(svc, push, now, admission, allowance)
         response = _xml(body)
     except Exception:  # after the claim: free it, or WeChat's retries would wait for a reply that never comes
         log.exception("push from %s could not be answered", mask_openid(message.source))
         svc.best_effort(lambda: svc.storage.release_message(key), None)
         return _xml("success")
-    svc.best_effort(lambda: svc.storage.finish_push(key, response.get_data(), response.content_type, ttl, route),
-                    None)
+    svc.best_effort(lambda: svc.storage.finish_push(key, response.get_data(), response.content_type, ttl, route,
+                                                     writes), None)
     if svc.outbox.backlog:
         svc.best_effort(svc.outbox.flush, None)
     return response

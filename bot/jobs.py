@@ -22,7 +22,7 @@ from rq import Queue, Retry
 from wechatpy.exceptions import WeChatClientException
 
 from bot.masking import mask_openid
-from bot.redis_server import Breaker
+from bot.redis_server import Breaker, past_deadline
 from bot.reloader import ReloadingSource, read_json
 from bot.storage import Storage
 from bot.wechat import SharedTokenClient, make_client
@@ -57,6 +57,10 @@ class Outbox:
     def enqueue(self, func, *args, delay: float = 0.0, description: str | None = None):
         """Queue `func(*args)` now (or after `delay` seconds); None if it had to wait in memory."""
         call = (func, args, time.time() + delay, description)
+        if past_deadline():  # Redis was slow for this push: hold the call, not the reply
+            with self._lock:
+                self.backlog.append(call)
+            return None
         try:
             if self.breaker.resting():
                 raise redis.ConnectionError("resting after a failure")

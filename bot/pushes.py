@@ -4,7 +4,13 @@
 wechatpy message, or raises `Refused` with the HTTP status to answer:
 403 for anything not provably from WeChat (bad signature, stale timestamp,
 wrong msg_signature or appid), 400 for bodies that are not a WeChat message
-(malformed, hostile XML with a DTD or entities, undecryptable).
+(malformed, hostile XML with entity declarations, undecryptable).
+
+Each XML document is parsed once, by xmltodict as wechatpy uses it (the
+envelope of a safe-mode push, then the message). xmltodict refuses entity
+declarations outright (``disable_entities``, its default), so entity bombs
+and external entities never expand; tests/test_pushes.py and the endpoint
+fuzz tests hold it to that.
 """
 from __future__ import annotations
 
@@ -13,8 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Mapping
 
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as defused_fromstring
+import xmltodict
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -56,19 +61,31 @@ def check_fresh(timestamp: str, now: float, window: int) -> None:
         raise Refused(403, f"timestamp {age:.0f}s from now, outside the {window}s window")
 
 
-def _safe_text(body: bytes) -> str:
+def _text(body: bytes) -> str:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "body is not UTF-8") from None
-    text = _ILLEGAL_XML.sub("", text)
+    return _ILLEGAL_XML.sub("", text)
+
+
+def _parse(text: str, what: str, parse):
+    """`parse(text)`, with a hostile or malformed document refused as 400."""
     try:
-        defused_fromstring(text)
-    except DefusedXmlException as exc:
-        raise Refused(400, f"hostile XML refused ({type(exc).__name__})") from None
-    except Exception:
-        raise Refused(400, "malformed XML") from None
-    return text
+        return parse(text)
+    except ValueError as exc:  # xmltodict: "entities are disabled"
+        if "entit" in str(exc):
+            raise Refused(400, "hostile XML refused (entity declaration)") from None
+        raise Refused(400, f"not a WeChat {what}") from None
+    except Exception:  # expat errors, a root that is not <xml>, no MsgType
+        raise Refused(400, f"not a WeChat {what}") from None
+
+
+def _envelope(text: str) -> dict:
+    envelope = xmltodict.parse(text)["xml"]
+    if not isinstance(envelope, dict):
+        raise ValueError("empty envelope")
+    return envelope
 
 
 def _has_plain_fields(text: str) -> bool:
@@ -77,7 +94,7 @@ def _has_plain_fields(text: str) -> bool:
 
 def decode_push(body: bytes, args: Mapping[str, str], crypto: WeChatCrypto | None) -> Push:
     """The message in a POST whose signature and freshness were already checked."""
-    text = _safe_text(body)
+    text = _text(body)
     encrypted = args.get("encrypt_type", "raw").lower() == "aes"
     if encrypted and crypto is None:
         # Compatible mode still carries the plain fields: answer in plaintext, which WeChat accepts.
@@ -85,18 +102,18 @@ def decode_push(body: bytes, args: Mapping[str, str], crypto: WeChatCrypto | Non
             raise Refused(403, "encrypted push but WECHAT_ENCODING_AES_KEY is not set")
         encrypted = False
     elif encrypted:
-        try:
-            text = crypto.decrypt_message(text, args.get("msg_signature", ""), args.get("timestamp", ""),
-                                          args.get("nonce", ""))
+        encrypt = _parse(text, "envelope", _envelope).get("Encrypt") or ""
+        if not isinstance(encrypt, str):
+            raise Refused(400, "encrypted push with a repeated or nested Encrypt field")
+        try:  # msg_signature first: anything not signed with the token is 403
+            plain = crypto.decrypt_message({"Encrypt": encrypt}, args.get("msg_signature", ""),
+                                           args.get("timestamp", ""), args.get("nonce", ""))
         except (InvalidSignatureException, InvalidAppIdException) as exc:
             raise Refused(403, f"encrypted push refused ({type(exc).__name__})") from None
         except Exception:  # wrong key, truncated or tampered ciphertext
             raise Refused(400, "encrypted push could not be decrypted") from None
-        text = _safe_text(text.encode("utf-8"))
-    try:
-        message = parse_message(text)
-    except Exception:  # no MsgType, not a WeChat message
-        raise Refused(400, "not a WeChat message") from None
+        text = _text(plain.encode("utf-8") if isinstance(plain, str) else plain)
+    message = _parse(text, "message", parse_message)
     _check_fields(message)
     return Push(message, encrypted, args.get("nonce", ""), args.get("timestamp", ""))
 

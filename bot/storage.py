@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import redis
@@ -68,6 +69,8 @@ class Admission:
     claimed: bool = True
     #: (this user's messages this minute, everyone's this second), when counted.
     counts: tuple[int, int] | None = None
+    #: (Conversation, agent session or None), when asked for (see Storage.load_user).
+    user: tuple | None = None
 
 PENDING = b"pending"
 REPLY_TTL = 120
@@ -84,6 +87,22 @@ class Storage:
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
+
+    @contextmanager
+    def _pipeline(self, pipe=None):
+        """`pipe` to add commands to, or a new pipeline sent when the block ends."""
+        if pipe is not None:
+            yield pipe
+            return
+        with self.redis.pipeline(transaction=False) as own:
+            yield own
+            own.execute()
+
+    def apply(self, writes, pipe=None) -> None:
+        """Run deferred writes (callables taking a pipeline, see handlers.Context.write) in one round trip."""
+        with self._pipeline(pipe) as p:
+            for write in writes:
+                write(p)
 
     # --- health -------------------------------------------------------------------------
     def ping(self) -> bool:
@@ -143,8 +162,8 @@ class Storage:
             return None
         return {k.decode(): v.decode() for k, v in data.items()}
 
-    def touch_kf_session(self, openid: str, ttl: int = KF_SESSION_TTL) -> None:
-        self.redis.expire(self.key("kf", openid), ttl)
+    def touch_kf_session(self, openid: str, ttl: int = KF_SESSION_TTL, pipe=None) -> None:
+        (pipe or self.redis).expire(self.key("kf", openid), ttl)
 
     # --- a user's whole state (unsubscribe) -----------------------------------------------------
     def clear_user(self, openid: str) -> None:
@@ -156,75 +175,105 @@ class Storage:
             pipe.execute()
 
     # --- one round trip in, one out, per push (the request path's hot spots) -------------------
-    def admit_push(self, *, nonce: str, nonce_ttl: int, dedupe_key: str, claim_ttl: int, openid: str,
-                   count: bool, allowance: str | None, now: float | None = None) -> Admission:
-        """Remember the nonce, claim the push, count it for the rate limits and open the
-        customer-service allowance it gives, in one pipeline."""
-        now = int(now if now is not None else time.time())
-        reply_key = self.key("reply", dedupe_key)
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self.key("nonce", nonce), 1, nx=True, ex=max(1, nonce_ttl))
-            pipe.set(reply_key, PENDING, nx=True, ex=claim_ttl)
-            if count:
-                self._count_message(pipe, openid, now)
-            if allowance:
-                self._open_budget(pipe, openid, allowance, now)
-            results = pipe.execute()
-        nonce_new, claimed = bool(results[0]), bool(results[1])
-        if claimed and not nonce_new:  # a replayed request: refused, so it must not hold the claim
-            self.redis.delete(reply_key)
-        counts = (int(results[2]), int(results[4])) if count else None
-        return Admission(nonce_new, claimed and nonce_new, counts)
+    # One script, so a push costs Redis one command: the claim and the nonce are taken together
+    # (a replay never holds a claim), and only a claimed push is counted, opens the allowance or
+    # reads the user (WeChat's retries are the same message, not another one).
+    _ADMIT = """
+    local nonce_new = redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) and 1 or 0
+    local claimed = 0
+    if nonce_new == 1 and redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[2]) then claimed = 1 end
+    local user, everyone, conversation, session = 0, 0, false, {}
+    if claimed == 1 then
+        if ARGV[4] == '1' then
+            user = redis.call('INCR', KEYS[3])
+            if user == 1 then redis.call('EXPIRE', KEYS[3], 120) end
+            everyone = redis.call('INCR', KEYS[4])
+            if everyone == 1 then redis.call('EXPIRE', KEYS[4], 5) end
+        end
+        if ARGV[5] ~= '' then
+            redis.call('HSET', KEYS[5], ARGV[5], ARGV[6], ARGV[7], ARGV[8])
+            redis.call('EXPIRE', KEYS[5], ARGV[9])
+        end
+        if ARGV[10] == '1' then
+            conversation = redis.call('GET', KEYS[6])
+            session = redis.call('HGETALL', KEYS[7])
+        end
+    end
+    return {nonce_new, claimed, user, everyone, conversation, session}
+    """
 
-    def finish_push(self, dedupe_key: str, body: bytes, content_type: str, ttl: int, route: str) -> None:
-        """Keep the reply for WeChat's retries and count the push under its route."""
+    def admit_push(self, *, nonce: str, nonce_ttl: int, dedupe_key: str, claim_ttl: int, openid: str,
+                   count: bool, allowance: str | None, now: float | None = None,
+                   load_user: bool = False) -> Admission:
+        """Remember the nonce, claim the push, count it for the rate limits, open the
+        customer-service allowance it gives and (`load_user`) read the user's state, in one command."""
+        now = int(now if now is not None else time.time())
+        budget = [*self._budget_fields(allowance, now).items()] if allowance else [("", ""), ("", "")]
+        nonce_new, claimed, user, everyone, conversation, session = self.redis.eval(
+            self._ADMIT, 7,
+            self.key("nonce", nonce), self.key("reply", dedupe_key), self.key("rate", openid, str(now // 60)),
+            self.key("rate", "all", str(now)), self.key("budget", openid), self.key("conv", openid),
+            self.key("kf", openid),
+            max(1, nonce_ttl), claim_ttl, PENDING, int(count), *budget[0], *budget[1], self.BUDGET_TTL,
+            int(load_user))
+        counts = (user, everyone) if count and claimed else None
+        state = None
+        if load_user and claimed:
+            state = self._user_of(conversation, dict(zip(session[::2], session[1::2])))
+        return Admission(bool(nonce_new), bool(claimed), counts, state)
+
+    def finish_push(self, dedupe_key: str, body: bytes, content_type: str, ttl: int, route: str,
+                    writes=()) -> None:
+        """Keep the reply for WeChat's retries, count the push under its route and send the
+        handler's deferred writes, in one round trip."""
         payload = json.dumps({"ct": content_type, "body": body.decode("utf-8")})
-        with self.redis.pipeline(transaction=False) as pipe:
+        with self._pipeline() as pipe:
             pipe.set(self.key("reply", dedupe_key), payload, ex=ttl)
             pipe.hincrby(self.key("stats", "handled"), route, 1)
-            pipe.execute()
+            self.apply(writes, pipe)
 
     def load_user(self, openid: str) -> tuple[Conversation, dict[str, str] | None]:
         """The user's dialogue state and agent session, in one round trip."""
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(self.key("conv", openid))
-            pipe.hgetall(self.key("kf", openid))
-            raw, session = pipe.execute()
+        with self._pipeline() as pipe:
+            self._read_user(pipe, openid)
+            results = pipe.execute()
+        return self._user_of(*results)
+
+    def _read_user(self, pipe, openid: str) -> None:
+        pipe.get(self.key("conv", openid))
+        pipe.hgetall(self.key("kf", openid))
+
+    def _user_of(self, raw, session) -> tuple[Conversation, dict[str, str] | None]:
         return self._conversation(raw), ({k.decode(): v.decode() for k, v in session.items()} or None)
 
-    def save_turn(self, openid: str, conversation: Conversation, entry: dict) -> None:
-        """The dialogue state after a message, and the message in the agent's history."""
-        history = self.key("history", openid)
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self.key("conv", openid), json.dumps(asdict(conversation), ensure_ascii=False),
-                     ex=CONVERSATION_TTL)
-            pipe.lpush(history, json.dumps({"at": int(time.time()), **entry}, ensure_ascii=False))
-            pipe.ltrim(history, 0, self.HISTORY_LEN - 1)
-            pipe.expire(history, self.HISTORY_TTL)
-            pipe.execute()
+    _SAVE_TURN = """
+    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+    redis.call('LPUSH', KEYS[2], ARGV[3])
+    redis.call('LTRIM', KEYS[2], 0, ARGV[4] - 1)
+    redis.call('EXPIRE', KEYS[2], ARGV[5])
+    """
 
-    def _count_message(self, pipe, openid: str, now: int) -> None:
-        user_key = self.key("rate", openid, str(now // 60))
-        all_key = self.key("rate", "all", str(now))
-        pipe.incr(user_key)
-        pipe.expire(user_key, 120)
-        pipe.incr(all_key)
-        pipe.expire(all_key, 5)
+    def save_turn(self, openid: str, conversation: Conversation, entry: dict, pipe=None) -> None:
+        """The dialogue state after a message, and the message in the agent's history (one command)."""
+        (pipe or self.redis).eval(
+            self._SAVE_TURN, 2, self.key("conv", openid), self.key("history", openid),
+            json.dumps(asdict(conversation), ensure_ascii=False), CONVERSATION_TTL,
+            json.dumps({"at": int(time.time()), **entry}, ensure_ascii=False), self.HISTORY_LEN, self.HISTORY_TTL)
 
     # --- counters and marks ----------------------------------------------------------------------
     def handled_counts(self) -> dict[str, int]:
         return {k.decode(): int(v) for k, v in self.redis.hgetall(self.key("stats", "handled")).items()}
 
-    def mark_priority(self, openid: str, reason: str, ttl: int = KF_SESSION_TTL) -> None:
-        self.redis.set(self.key("priority", openid), reason, ex=ttl)
+    def mark_priority(self, openid: str, reason: str, ttl: int = KF_SESSION_TTL, pipe=None) -> None:
+        (pipe or self.redis).set(self.key("priority", openid), reason, ex=ttl)
 
     def priority_reason(self, openid: str) -> str | None:
         raw = self.redis.get(self.key("priority", openid))
         return raw.decode("utf-8") if raw else None
 
     # --- unmatched messages, for staff -----------------------------------------------------------
-    def count_unmatched(self, masked_text: str) -> None:
-        self.redis.zincrby(self.key("unmatched"), 1, masked_text[:200])
+    def count_unmatched(self, masked_text: str, pipe=None) -> None:
+        (pipe or self.redis).zincrby(self.key("unmatched"), 1, masked_text[:200])
 
     def top_unmatched(self, n: int = 20) -> list[tuple[str, int]]:
         rows = self.redis.zrevrange(self.key("unmatched"), 0, max(0, n - 1), withscores=True)
@@ -259,7 +308,7 @@ class Storage:
     VERIFY_LOG_MAX = 5000
 
     def record_verification(self, openid: str, identifier: str, kind: str, status: str,
-                            lookalike_of: str | None = None) -> None:
+                            lookalike_of: str | None = None, pipe=None) -> None:
         """Remember one verdict; non-official identifiers are counted for `verify report`."""
         from bot.masking import mask_openid
 
@@ -267,14 +316,13 @@ class Storage:
         entry = {"identifier": identifier, "kind": kind, "status": status, "lookalike_of": lookalike_of,
                  "user": mask_openid(openid), "at": now}
         member = f"{kind}:{identifier}"
-        with self.redis.pipeline() as pipe:
-            pipe.lpush(self.key("verify", "log"), json.dumps(entry, ensure_ascii=False))
-            pipe.ltrim(self.key("verify", "log"), 0, self.VERIFY_LOG_MAX - 1)
+        with self._pipeline(pipe) as p:
+            p.lpush(self.key("verify", "log"), json.dumps(entry, ensure_ascii=False))
+            p.ltrim(self.key("verify", "log"), 0, self.VERIFY_LOG_MAX - 1)
             if status != "official":
-                pipe.zincrby(self.key("verify", "reported"), 1, member)
+                p.zincrby(self.key("verify", "reported"), 1, member)
                 last = {"status": status, "lookalike_of": lookalike_of, "at": now}
-                pipe.hset(self.key("verify", "last"), member, json.dumps(last, ensure_ascii=False))
-            pipe.execute()
+                p.hset(self.key("verify", "last"), member, json.dumps(last, ensure_ascii=False))
 
     def top_reported(self, n: int = 20) -> list[dict]:
         """Non-official identifiers users asked about, most reported first."""
@@ -396,11 +444,16 @@ class Storage:
             self._open_budget(pipe, openid, kind, int(time.time()))
             pipe.execute()
 
-    def _open_budget(self, pipe, openid: str, kind: str, now: int) -> None:
+    BUDGET_TTL = ALLOWANCES["message"][0]
+
+    def _budget_fields(self, kind: str, now: int) -> dict:
         seconds, count = self.ALLOWANCES[kind]
+        return {f"{kind}:until": now + seconds, f"{kind}:left": count}
+
+    def _open_budget(self, pipe, openid: str, kind: str, now: int) -> None:
         key = self.key("budget", openid)
-        pipe.hset(key, mapping={f"{kind}:until": now + seconds, f"{kind}:left": count})
-        pipe.expire(key, self.ALLOWANCES["message"][0])
+        pipe.hset(key, mapping=self._budget_fields(kind, now))
+        pipe.expire(key, self.BUDGET_TTL)
 
     def ensure_budget(self, openid: str, kind: str, opened_at: float) -> None:
         """Open `kind`'s allowance as of `opened_at` unless one is recorded (Redis was away then)."""
@@ -412,7 +465,7 @@ class Storage:
         if self.redis.hsetnx(key, f"{kind}:until", until):
             with self.redis.pipeline() as pipe:
                 pipe.hset(key, f"{kind}:left", count)
-                pipe.expire(key, self.ALLOWANCES["message"][0])
+                pipe.expire(key, self.BUDGET_TTL)
                 pipe.execute()
 
     def spend_budget(self, openid: str, keep: int = 0) -> bool:

@@ -48,7 +48,9 @@ class Settings:
     BOT_REPLAY_WINDOW: int = 300
     #: How long a reply is kept so that WeChat's retries of a push get the identical answer.
     BOT_REPLY_CACHE_TTL: int = 120
-    #: Time the request path may spend before it answers and leaves the rest to the queue.
+    #: Seconds the request path may spend on a push (under WeChat's 5). No Redis call starts
+    #: later than this less BOT_REDIS_TIMEOUT; a handler registered as blocking that runs longer
+    #: answers "success" and sends its reply as a customer-service message.
     BOT_REPLY_BUDGET: float = 4.0
     #: Messages one user may send per minute; more get one polite reply, then silence.
     BOT_USER_RATE: int = 30
@@ -101,6 +103,16 @@ class Settings:
                 values[field.name] = raw
         values.update(overrides)
         return cls(**values)
+
+    def __post_init__(self):
+        if self.BOT_REDIS_TIMEOUT >= self.BOT_REPLY_BUDGET:
+            raise ValueError(f"BOT_REDIS_TIMEOUT ({self.BOT_REDIS_TIMEOUT}s) must be below BOT_REPLY_BUDGET "
+                             f"({self.BOT_REPLY_BUDGET}s): one Redis call must fit in the time a reply may take")
+
+    @property
+    def redis_window(self) -> float:
+        """Seconds after a push arrives in which the request path may start a Redis call."""
+        return self.BOT_REPLY_BUDGET - self.BOT_REDIS_TIMEOUT
 
     @property
     def aes_enabled(self) -> bool:

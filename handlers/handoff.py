@@ -43,7 +43,7 @@ def _set_awaiting(openid: str, ctx: Context, value: dict | None) -> bool:
 
     if ctx.conversation is not None:  # a text being handled: saved with the turn
         update(ctx.conversation)
-        return not svc.breaker.resting()
+        return svc.breaker.usable()
     return svc.best_effort(lambda: svc.storage.save_conversation(
         openid, update(svc.storage.load_conversation(openid))) or True, False)
 

@@ -36,12 +36,13 @@ def answer_decision(decision: RouteDecision, openid: str, text: str, ctx: Contex
     ctx.notes["route"] = decision.route
     svc = ctx.services
     if decision.unmatched:
-        svc.best_effort(lambda: svc.storage.count_unmatched(mask_text(text.strip()[:200])), None)
+        masked = mask_text(text.strip()[:200])
+        ctx.write(lambda pipe: svc.storage.count_unmatched(masked, pipe))
     if session is _UNKNOWN:
         session = svc.best_effort(lambda: svc.storage.get_kf_session(openid), None)
     if session and decision.route != "scam_alert":
         ctx.notes["route"] = "with_agent"
-        svc.best_effort(lambda: svc.storage.touch_kf_session(openid), None)
+        ctx.write(lambda pipe: svc.storage.touch_kf_session(openid, pipe=pipe))
         return Transfer(session.get("account") or None)
     handler = _ROUTES.get(decision.route, _plain)
     return handler(decision, openid, text, ctx, session)
@@ -62,17 +63,17 @@ def verify(decision: RouteDecision, openid: str, text: str, ctx: Context, sessio
 
 
 def _record_verdicts(decision: RouteDecision, openid: str, ctx: Context) -> None:
-    svc = ctx.services
+    storage = ctx.services.storage
     for v in decision.verdicts:
-        svc.best_effort(lambda v=v: svc.storage.record_verification(
-            openid, v["identifier"], v["kind"], v["status"], v.get("lookalike_of")), None)
+        ctx.write(lambda pipe, v=v: storage.record_verification(
+            openid, v["identifier"], v["kind"], v["status"], v.get("lookalike_of"), pipe))
 
 
 @on_route("scam_alert")
 def scam_alert(decision: RouteDecision, openid: str, text: str, ctx: Context, session):
     """Warn at once; a person takes over first (or a priority ticket), unless one already has."""
-    svc = ctx.services
-    svc.best_effort(lambda: svc.storage.mark_priority(openid, "scam_alert"), None)
+    storage = ctx.services.storage
+    ctx.write(lambda pipe: storage.mark_priority(openid, "scam_alert", pipe=pipe))
     _record_verdicts(decision, openid, ctx)
     log.warning("scam in progress reported by %s", mask_openid(openid))
     line = "" if session else priority_handoff(openid, text, ctx)

@@ -1,7 +1,9 @@
 """Text messages (and recognised voice): route the text, then answer per route.
 
-The router is plain Python; this handler loads the user's dialogue state from
-Redis around it (no state when Redis is down: the answer still comes).
+The router is plain Python; around it this handler reads the user's dialogue
+state (usually already read with the push's admission) and leaves the new
+state to be written with the reply (no state when Redis is down: the answer
+still comes).
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from handlers.routes import answer_decision
 def answer_text(openid: str, text: str, ctx: Context):
     svc = ctx.services
     storage = svc.storage
-    conversation, session = svc.best_effort(lambda: storage.load_user(openid), (Conversation(), None))
+    conversation, session = ctx.user or svc.best_effort(lambda: storage.load_user(openid), (Conversation(), None))
     awaiting = conversation.extra.get("awaiting")
     if awaiting == "rating":
         score = rating_of(text)
@@ -27,7 +29,7 @@ def answer_text(openid: str, text: str, ctx: Context):
     else:
         reply = answer_decision(decision, openid, text, ctx, session)
     entry = _history_entry(text, decision, ctx.notes.get("route", decision.route))
-    svc.best_effort(lambda: storage.save_turn(openid, ctx.conversation, entry), None)
+    ctx.write(lambda pipe: storage.save_turn(openid, ctx.conversation, entry, pipe))
     return reply
 
 

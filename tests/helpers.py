@@ -67,3 +67,72 @@ def until(predicate, timeout: float = 15.0, what: str = "condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class SlowProxy:
+    """A TCP proxy on 127.0.0.1 in front of a real server that holds each request for `delay`
+    seconds (a slow network or an overloaded Redis), counting the requests it forwards."""
+
+    def __init__(self, port: int, delay: float = 0.0):
+        import socket
+
+        self.upstream = ("127.0.0.1", port)
+        self.delay = delay
+        self.forwarded = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.open = True
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+
+    def __enter__(self) -> "SlowProxy":
+        self.threads[0].start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.open = False
+        self.listener.close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+    def _accept(self) -> None:
+        import socket
+
+        while self.open:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # the 0.2 s tick, or closed
+                continue
+            server = socket.create_connection(self.upstream, timeout=5)
+            for source, sink, slow in ((client, server, True), (server, client, False)):
+                thread = threading.Thread(target=self._pump, args=(source, sink, slow), daemon=True)
+                self.threads.append(thread)
+                thread.start()
+
+    def _pump(self, source, sink, slow: bool) -> None:
+        import time
+
+        source.settimeout(0.2)
+        try:
+            while self.open:
+                try:
+                    chunk = source.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    break
+                if slow:
+                    time.sleep(self.delay)
+                    self.forwarded += 1
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.close()
+                except OSError:
+                    pass

@@ -9,11 +9,13 @@ from rq import SimpleWorker
 
 from bot import create_app, jobs
 from bot.decision import RouteDecision
-from bot.redis_server import RedisServer
+from bot.jobs import Outbox
+from bot.redis_server import Breaker, RedisServer, redis_deadline
 from bot.sim.fake_wechat import FakeWeChat
 from bot.sim.pusher import PushBuilder, Pusher
+from config.settings import Settings
 from tests.conftest import free_port
-from tests.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, ServedApp, bot_settings, until
+from tests.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, ServedApp, SlowProxy, bot_settings, until
 
 build = PushBuilder()
 
@@ -40,7 +42,7 @@ def test_slow_or_unreachable_wechat_api_never_delays_the_reply(redis_server):
 
 
 class StubRouter:
-    """Stands in for the router where a test needs it slow, broken or odd: `route` is the given function."""
+    """Stands in for the router where a test needs it broken or odd: `route` is the given function."""
 
     def __init__(self, route):
         self.route = route
@@ -49,19 +51,36 @@ class StubRouter:
         return {"count": 0, "error": None}
 
 
-def slow(router, delay):
-    def route(text, conversation=None, now=None):
-        time.sleep(delay)
-        return router.route(text, conversation, now)
-    return StubRouter(route)
+@pytest.fixture
+def blocking_text_handler():
+    """The text handler registered as blocking, and slowed by a second as one waiting on a slow
+    outside service would be; the original comes back afterwards."""
+    import handlers
+    from handlers.text import text_message
+
+    def slow_text(message, ctx):
+        time.sleep(1.0)
+        return text_message(message, ctx)
+
+    handlers.on_message("text", blocking=True)(slow_text)
+    yield
+    handlers.on_message("text")(text_message)
+    assert not handlers.is_blocking(build_message("text"))
 
 
-def test_a_handler_over_budget_answers_success_now_and_the_reply_later(redis_server, redis_client):
+def build_message(kind):
+    from wechatpy import parse_message
+
+    return parse_message(build.message("oAnyone", kind) if kind != "text" else build.text("oAnyone", "x"))
+
+
+def test_a_blocking_handler_over_budget_answers_success_now_and_the_reply_later(
+        redis_server, redis_client, blocking_text_handler):
     with FakeWeChat(app_id=APP_ID, app_secret=APP_SECRET, token=TOKEN, encoding_aes_key=AES_KEY, mode="safe") as fake:
-        settings = bot_settings(redis_server.url, WECHAT_API_BASE_URL=fake.base_url, BOT_REPLY_BUDGET=0.3)
+        settings = bot_settings(redis_server.url, WECHAT_API_BASE_URL=fake.base_url, BOT_REPLY_BUDGET=0.3,
+                                BOT_REDIS_TIMEOUT=0.1)
         app = create_app(settings)
         svc = app.extensions["wxbot"]
-        svc.router = slow(svc.router, delay=1.0)
         user = "oOverBudget000000000000000001"
         with ServedApp(app) as served:
             fake.bot_url = served.url + "/wechat"
@@ -72,6 +91,29 @@ def test_a_handler_over_budget_answers_success_now_and_the_reply_later(redis_ser
         late = fake.sent_to(user)
         assert len(late) == 1 and "提现" in late[0]["content"]
         assert fake.push_errors == [] and fake.retries == []
+        history = svc.storage.history(user, 5)                       # its state was written as it went
+        assert history and history[0]["route"] == "faq"
+
+
+def test_a_slow_redis_costs_state_never_the_reply(redis_server):
+    """Every Redis request takes 0.5 s (under the client's 0.8 s timeout): the push gets
+    its full answer within the budget, because no Redis call starts past budget less one timeout."""
+    with SlowProxy(int(redis_server.url.rsplit(":", 1)[1].split("/")[0])) as proxy:
+        app = create_app(bot_settings(proxy.url, BOT_REPLY_BUDGET=1.6, BOT_REDIS_TIMEOUT=0.8))
+        svc = app.extensions["wxbot"]
+        with ServedApp(app) as served:
+            pusher = Pusher(served.url + "/wechat", TOKEN, APP_ID, AES_KEY, mode="safe", timeout=5.0)
+            user = "oSlowRedis000000000000000001"
+            assert "提现" in say(pusher, user, "提现失败怎么办")["Content"]    # connections made, state kept
+            proxy.delay, proxy.forwarded = 0.5, 0
+            started = time.monotonic()
+            reply = say(pusher, user, "客服让我把钱转到安全账户，说不转就冻结")  # a scam: many Redis calls
+            elapsed = time.monotonic() - started
+        assert "安全账户" in reply["Content"]
+        # Calls start until 0.8 s in (1.6 budget - 0.8 timeout): the admission at 0 s and one at 0.5 s.
+        assert 1 <= proxy.forwarded <= 2, proxy.forwarded
+        assert elapsed < 1.6 + 0.5, elapsed   # without the deadline: 5+ round trips of 0.5 s
+        assert svc.breaker.failed_at == 0.0   # slow is not down: the next push uses Redis again
 
 
 def test_redis_stopped_and_restarted_mid_conversation(tmp_path):
@@ -191,3 +233,29 @@ def test_closed_hours_during_a_redis_outage_does_not_promise_a_ticket(tmp_path):
             assert "非工作时间" in reply and "回复一条消息" not in reply and "400-888-6688" in reply
     finally:
         server.stop()
+
+
+def test_no_redis_call_starts_past_the_deadline():
+    breaker, calls = Breaker(rest=2.0), []
+    with redis_deadline(10):
+        assert breaker.run(lambda: calls.append(1) or "ran", "skipped") == "ran"
+        with redis_deadline(-1):
+            assert breaker.run(lambda: calls.append(2) or "ran", "skipped") == "skipped"
+            assert not breaker.usable()
+        assert breaker.usable()
+    assert calls == [1] and breaker.failed_at == 0.0          # skipped for time is not a failure
+
+
+def test_past_the_deadline_a_notice_is_held_not_lost(redis_client):
+    outbox = Outbox(redis_client, f"q{time.time_ns()}")
+    with redis_deadline(-1):
+        assert outbox.send_text("oLate0000000000000000000001", "稍后") is None
+    assert len(outbox.backlog) == 1 and not outbox.breaker.resting()
+    outbox.flush()
+    assert outbox.queue.count == 1 and not outbox.backlog
+
+
+def test_the_budget_leaves_room_for_one_redis_call():
+    with pytest.raises(ValueError, match="BOT_REDIS_TIMEOUT"):
+        Settings.from_env({}, BOT_REPLY_BUDGET=1.0, BOT_REDIS_TIMEOUT=1.0)
+    assert Settings.from_env({}).redis_window == 3.0

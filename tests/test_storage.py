@@ -5,9 +5,9 @@ import time
 from bot.decision import Conversation
 
 
-def admit(storage, nonce="n1", key="msg:1", count=False, allowance=None, openid="oU"):
+def admit(storage, nonce="n1", key="msg:1", count=False, allowance=None, openid="oU", load_user=False):
     return storage.admit_push(nonce=nonce, nonce_ttl=60, dedupe_key=key, claim_ttl=120, openid=openid,
-                              count=count, allowance=allowance)
+                              count=count, allowance=allowance, load_user=load_user)
 
 
 def test_a_push_is_admitted_once_per_nonce_and_claimed_once(storage):
@@ -32,6 +32,40 @@ def test_admission_counts_and_opens_the_allowance(storage):
     b = admit(storage, nonce="c2", key="msg:c2", count=True, allowance="message", openid="oOther")
     assert a.counts == (1, 1) and b.counts == (1, 2)
     assert storage.budget_left("oU") == 5
+
+
+def test_a_retry_is_not_another_message(storage):
+    """WeChat's retry of a push is not counted again, does not reopen a spent allowance, reads nothing."""
+    first = admit(storage, nonce="r1", key="msg:r", count=True, allowance="message", load_user=True)
+    assert first.counts == (1, 1) and first.user == (Conversation(), None)
+    assert storage.spend_budget("oU")
+    retry = admit(storage, nonce="r2", key="msg:r", count=True, allowance="message", load_user=True)
+    assert not retry.claimed and retry.counts is None and retry.user is None
+    assert storage.budget_left("oU") == 4
+    assert admit(storage, nonce="r3", key="msg:r2", count=True).counts == (2, 2)
+
+
+def test_admission_reads_the_user_it_claims_for(storage):
+    storage.set_kf_session("oU", "active", "kf1001@demo")
+    storage.save_conversation("oU", Conversation(fallbacks_in_row=1))
+    conversation, session = admit(storage, load_user=True).user
+    assert conversation.fallbacks_in_row == 1 and session["account"] == "kf1001@demo"
+    assert admit(storage, nonce="n2", key="msg:2").user is None          # not asked for
+
+
+def test_finish_sends_the_deferred_writes_with_the_reply(storage):
+    admit(storage)
+    writes = [lambda pipe: storage.save_turn("oU", Conversation(fallbacks_in_row=2), {"text": "x", "route": "faq"},
+                                             pipe),
+              lambda pipe: storage.count_unmatched("什么", pipe)]
+    storage.finish_push("msg:1", b"<xml/>", "application/xml", 120, "faq", writes)
+    assert storage.get_reply("msg:1") == (b"<xml/>", "application/xml")
+    assert storage.load_conversation("oU").fallbacks_in_row == 2
+    assert storage.history("oU")[0]["route"] == "faq" and storage.top_unmatched() == [("什么", 1)]
+    for n in range(storage.HISTORY_LEN + 5):                            # the history stays capped
+        storage.save_turn("oU", Conversation(), {"text": str(n)})
+    assert len(storage.history("oU", 100)) == storage.HISTORY_LEN
+    assert storage.history("oU", 1)[0]["text"] == str(storage.HISTORY_LEN + 4)
 
 
 def test_finish_and_wait(storage):

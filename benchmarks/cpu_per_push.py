@@ -1,0 +1,133 @@
+"""CPU time per push, in-process: the bot's WSGI app against the bare wechatpy endpoint.
+
+    .venv/bin/python benchmarks/cpu_per_push.py [--pushes 1000] [--rounds 5] [--profile 25]
+
+Both apps get the same safe-mode text pushes (benchmarks/load.py's message mix,
+signed and encrypted as WeChat does), called straight through WSGI in this
+process, one after another. The figure is process CPU time per push (all
+threads), so other load on a shared machine does not skew it the way it skews
+wall-clock throughput; its inverse bounds how many pushes a core can answer.
+The bot talks to a real Redis server on loopback; that server's own CPU is
+measured separately (it shares the machine's cores under load).
+
+--profile N then profiles one more round of the bot and prints its N most
+expensive functions (cProfile, cumulative and own time).
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from werkzeug.test import EnvironBuilder  # noqa: E402
+
+from benchmarks.load import Credentials, MessageMix, PushSigner, build_pushes, cpu_seconds  # noqa: E402
+from bot.redis_server import RedisServer  # noqa: E402
+from bot.sim.stack import free_port  # noqa: E402
+
+
+def environs(requests: list[tuple[str, bytes]]) -> list[dict]:
+    """WSGI environs built ahead of the timed loop, as gunicorn would hand them over."""
+    built = []
+    for path, body in requests:
+        builder = EnvironBuilder(path=path, method="POST", data=body, content_type="text/xml")
+        built.append(builder.get_environ())
+        builder.close()
+    return built
+
+
+def drive(app, batch: list[dict]) -> tuple[float, dict[str, int]]:
+    """Call the app with each environ; (CPU seconds used, count per status)."""
+    statuses: dict[str, int] = {}
+
+    def start_response(status, headers, exc_info=None):
+        statuses[status] = statuses.get(status, 0) + 1
+
+    started = time.process_time()
+    for environ in batch:
+        for _chunk in app(environ, start_response):
+            pass
+    return time.process_time() - started, statuses
+
+
+def fresh(signer, mix, count, tag):
+    return environs(build_pushes(signer, mix, count, tag))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pushes", type=int, default=1000, help="pushes per app per round (default 1000)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per app (default 5)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the top N functions")
+    args = parser.parse_args(argv)
+
+    creds = Credentials.new()
+    os.environ.update(creds.env())
+    os.environ.setdefault("BOT_LOG_LEVEL", "WARNING")
+    signer, mix = PushSigner(creds), MessageMix()
+    with tempfile.TemporaryDirectory(prefix="cpu-per-push-") as tmp:
+        redis_server = RedisServer(Path(tmp) / "redis", port=free_port()).start()
+        try:
+            run(args, signer, mix, redis_server, tmp)
+        finally:
+            redis_server.stop()
+    return 0
+
+
+def run(args, signer, mix, redis_server, tmp) -> None:
+    from benchmarks.bare_endpoint import create_bare_app
+    from bot.app import create_app
+
+    os.environ.update({"REDIS_URL": redis_server.url, "BOT_VAR_DIR": tmp,
+                       "WECHAT_API_BASE_URL": "http://127.0.0.1:9"})  # never called on the request path
+    apps = {"bare": create_bare_app(), "bot": create_app()}
+    for name, app in apps.items():
+        drive(app, fresh(signer, mix, 300, f"w{name}"))  # warm caches, lazy imports
+    # Rounds alternate between the apps so a burst of noise on the machine hits both alike.
+    per_push = {name: [] for name in apps}
+    redis_ms = []
+    for round_no in range(args.rounds):
+        for name, app in apps.items():
+            batch = fresh(signer, mix, args.pushes, f"r{round_no}{name}")
+            redis_before = cpu_seconds(redis_server.process.pid)
+            cpu, statuses = drive(app, batch)
+            if set(statuses) != {"200 OK"}:
+                raise SystemExit(f"{name}: unexpected statuses {statuses}")
+            per_push[name].append(cpu / args.pushes * 1000)
+            if name == "bot":
+                redis_ms.append((cpu_seconds(redis_server.process.pid) - redis_before) / args.pushes * 1000)
+    for name, values in per_push.items():
+        extra = f", redis-server {statistics.median(redis_ms):.3f} ms" if name == "bot" else ""
+        print(f"{name:5s} median {statistics.median(values):.3f} ms CPU per push (min {min(values):.3f}, "
+              f"max {max(values):.3f}, {args.rounds} rounds of {args.pushes}){extra}")
+    bot, bare = statistics.median(per_push["bot"]), statistics.median(per_push["bare"])
+    print(f"bot/bare CPU ratio {bot / bare:.2f} (in-process; gunicorn adds the same cost to both)")
+    if args.profile:
+        profile(apps["bot"], fresh(signer, mix, args.pushes, "profiled"), args.profile)
+
+
+def profile(app, batch, top: int) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    drive(app, batch)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+    print(out.getvalue())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
