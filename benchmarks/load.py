@@ -7,7 +7,8 @@ Starts a real Redis (RedisServer on a free loopback port), the fake WeChat
 as the API, and the bot as it runs in production (gunicorn with
 config/gunicorn.conf.py plus the queue worker, via BotProcesses); then the
 bare endpoint (benchmarks/bare_endpoint.py) under the same gunicorn settings
-and worker count. Each target gets the same runs:
+and worker count, twice: as the "floor" (it also remembers each nonce in a
+real Redis, one round trip per push) and bare. Each target gets the same runs:
 
 - open-loop runs at each offered rate: send times are scheduled in advance
   and latency is measured from the scheduled time, so a slow server is not
@@ -425,9 +426,11 @@ class BareProcesses(BotProcesses):
 
 
 @contextmanager
-def bare_stack(creds: Credentials, var_dir: Path, workers: int, log_level: str = "INFO") -> Iterator[BareProcesses]:
-    bare = BareProcesses({**creds.env(), "BOT_VAR_DIR": str(var_dir), "BOT_LOG_LEVEL": log_level},
-                         web_workers=workers, queue_worker=False)
+def bare_stack(creds: Credentials, var_dir: Path, workers: int, log_level: str = "INFO",
+               redis_url: str = "") -> Iterator[BareProcesses]:
+    """The bare endpoint; with `redis_url`, the floor (it also remembers nonces there)."""
+    bare = BareProcesses({**creds.env(), "BOT_VAR_DIR": str(var_dir), "BOT_LOG_LEVEL": log_level,
+                          "REDIS_URL": redis_url}, web_workers=workers, queue_worker=False)
     with bare:
         yield bare
 
@@ -495,11 +498,17 @@ def report(results: list[RunResult], args) -> dict:
         summary["throughput_ratio"] = ratio
         print(f"\nmax throughput: bot {by[('bot', label)]['msg_per_s']:.0f} msg/s, bare {by[('bare', label)]['msg_per_s']:.0f} msg/s"
               f" -> ratio {ratio:.2f} (goal >= 0.70: {'met' if ratio >= 0.7 else 'NOT met'})")
+    if ("floor", label) in by and ("bare", label) in by:
+        floor = by[("floor", label)]["msg_per_s"] / max(by[("bare", label)]["msg_per_s"], 1e-9)
+        summary["floor_ratio"] = floor
+        print(f"floor (bare + one Redis round trip for the nonce): {by[('floor', label)]['msg_per_s']:.0f} msg/s "
+              f"-> ratio {floor:.2f} of bare: the most a replay-safe endpoint on shared Redis reaches here")
     cost = {r.target: server_cpu_ms(r) for r in results if r.label == label}
     if cost.get("bot") and cost.get("bare"):
         summary["server_cpu_ms_per_msg"] = cost
-        print(f"server CPU per message (gunicorn + queue worker + redis, max run): bot {cost['bot']:.2f} ms, "
-              f"bare {cost['bare']:.2f} ms -> bare/bot {cost['bare'] / cost['bot']:.2f} "
+        floor = f", floor {cost['floor']:.2f} ms" if cost.get("floor") else ""
+        print(f"server CPU per message (gunicorn + queue worker + redis, max run): bot {cost['bot']:.2f} ms"
+              f"{floor}, bare {cost['bare']:.2f} ms -> bare/bot {cost['bare'] / cost['bot']:.2f} "
               f"(what the ratio tends to when the servers have the cores to themselves)")
     if ("bot", "200/s") in by:
         p99 = by[("bot", "200/s")]["p99_ms"]
@@ -527,7 +536,7 @@ def parse_args(argv=None):
                         help="gunicorn workers for both targets (default: the bot's, 2 x cores + 1)")
     parser.add_argument("--threads", type=int, default=64, help="generator threads (connections) in open-loop runs")
     parser.add_argument("--log-level", default="INFO", help="BOT_LOG_LEVEL of both targets (default INFO, as deployed)")
-    parser.add_argument("--only", choices=("bot", "bare"), help="measure one target only")
+    parser.add_argument("--only", choices=("bot", "floor", "bare"), help="measure one target only")
     parser.add_argument("--json", help="also write the figures to this file")
     return parser.parse_args(argv)
 
@@ -541,11 +550,19 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (other work skews the figures)")
     results: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="wxbot-load-") as tmp:
-        if args.only != "bare":
+        if args.only in (None, "bot"):
             with bot_stack(creds, Path(tmp) / "bot", args.workers, args.log_level) as stack:
                 results += run_target("bot", stack.bot.base_url, signer, mix, args, stack.storage,
                                       lambda: process_groups(stack.bot, stack.redis))
-        if args.only != "bot":
+        if args.only in (None, "floor"):
+            redis_server = RedisServer(Path(tmp) / "floor-redis", port=free_port()).start()
+            try:
+                with bare_stack(creds, Path(tmp) / "floor", args.workers, args.log_level, redis_server.url) as floor:
+                    results += run_target("floor", floor.base_url, signer, mix, args,
+                                          processes=lambda: process_groups(floor, redis_server))
+            finally:
+                redis_server.stop()
+        if args.only in (None, "bare"):
             with bare_stack(creds, Path(tmp) / "bare", args.workers, args.log_level) as bare:
                 results += run_target("bare", bare.base_url, signer, mix, args,
                                       processes=lambda: process_groups(bare))
