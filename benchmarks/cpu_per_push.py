@@ -2,11 +2,12 @@
 
     .venv/bin/python benchmarks/cpu_per_push.py [--pushes 1000] [--rounds 5] [--profile 25]
 
-Both apps get the same safe-mode text pushes (benchmarks/load.py's message mix,
+The bot, the bare endpoint and the floor (bare + a nonce in Redis, as in
+load.py) get the same safe-mode text pushes (benchmarks/load.py's message mix,
 signed and encrypted as WeChat does), called straight through WSGI in this
 process, one after another. The figure is process CPU time per push (all
-threads), so other load on a shared machine does not skew it the way it skews
-wall-clock throughput; its inverse bounds how many pushes a core can answer.
+threads): steadier than wall-clock throughput on a shared machine, though a
+busy neighbour still moves it by a third, hence the alternating rounds.
 The bot talks to a real Redis server on loopback; that server's own CPU is
 measured separately (it shares the machine's cores under load).
 
@@ -91,7 +92,10 @@ def run(args, signer, mix, redis_server, tmp) -> None:
 
     os.environ.update({"REDIS_URL": redis_server.url, "BOT_VAR_DIR": tmp,
                        "WECHAT_API_BASE_URL": "http://127.0.0.1:9"})  # never called on the request path
-    apps = {"bare": create_bare_app(), "bot": create_app()}
+    from config.settings import Settings
+
+    # The floor is bare_endpoint.py with Redis: it also remembers each nonce (see load.py).
+    apps = {"bare": create_bare_app(Settings.from_env(REDIS_URL="")), "floor": create_bare_app(), "bot": create_app()}
     for name, app in apps.items():
         drive(app, fresh(signer, mix, 300, f"w{name}"))  # warm caches, lazy imports
     # Rounds alternate between the apps so a burst of noise on the machine hits both alike.
@@ -112,7 +116,8 @@ def run(args, signer, mix, redis_server, tmp) -> None:
         print(f"{name:5s} median {statistics.median(values):.3f} ms CPU per push (min {min(values):.3f}, "
               f"max {max(values):.3f}, {args.rounds} rounds of {args.pushes}){extra}")
     bot, bare = statistics.median(per_push["bot"]), statistics.median(per_push["bare"])
-    print(f"bot/bare CPU ratio {bot / bare:.2f} (in-process; gunicorn adds the same cost to both)")
+    print(f"bot/bare CPU ratio {bot / bare:.2f}, floor/bare {statistics.median(per_push['floor']) / bare:.2f} "
+          f"(in-process: under gunicorn each blocking Redis round trip costs more, see load.py)")
     if args.profile:
         profile(apps["bot"], fresh(signer, mix, args.pushes, "profiled"), args.profile)
 
