@@ -22,7 +22,7 @@ from rq import Queue, Retry
 from wechatpy.exceptions import WeChatClientException
 
 from bot.masking import mask_openid
-from bot.redis_server import Breaker, past_deadline
+from bot.redis_server import Breaker
 from bot.reloader import ReloadingSource, read_json
 from bot.storage import Storage
 from bot.wechat import SharedTokenClient, make_client
@@ -57,22 +57,19 @@ class Outbox:
     def enqueue(self, func, *args, delay: float = 0.0, description: str | None = None):
         """Queue `func(*args)` now (or after `delay` seconds); None if it had to wait in memory."""
         call = (func, args, time.time() + delay, description)
-        if past_deadline():  # Redis was slow for this push: hold the call, not the reply
-            with self._lock:
-                self.backlog.append(call)
-            return None
+        if not self.breaker.usable():  # Redis resting after a failure, or too late for this push
+            return self._hold(call, "Redis resting or past the push's deadline")
         try:
-            if self.breaker.resting():
-                raise redis.ConnectionError("resting after a failure")
             self.flush()
             return self._put(call)
         except (redis.RedisError, OSError) as exc:
             self.breaker.failed()
-            with self._lock:
-                self.backlog.append(call)
-            log.warning("Redis unavailable (%s): %s held in memory (%d waiting)", type(exc).__name__,
-                        description or func.__name__, len(self.backlog))
-            return None
+            return self._hold(call, f"Redis unavailable ({type(exc).__name__})")
+
+    def _hold(self, call, why: str) -> None:
+        with self._lock:
+            self.backlog.append(call)
+        log.warning("%s: %s held in memory (%d waiting)", why, call[3] or call[0].__name__, len(self.backlog))
 
     def _put(self, call):
         func, args, due, description = call

@@ -234,10 +234,9 @@ class Storage:
 
     def load_user(self, openid: str) -> tuple[Conversation, dict[str, str] | None]:
         """The user's dialogue state and agent session, in one round trip."""
-        with self._pipeline() as pipe:
+        with self.redis.pipeline(transaction=False) as pipe:
             self._read_user(pipe, openid)
-            results = pipe.execute()
-        return self._user_of(*results)
+            return self._user_of(*pipe.execute())
 
     def _read_user(self, pipe, openid: str) -> None:
         pipe.get(self.key("conv", openid))
