@@ -77,11 +77,11 @@ def _rows(name: str) -> list[dict]:
 
 
 def message_pools() -> dict[str, list[str]]:
-    """Real user messages by kind, from the labelled test data."""
-    labelled = _rows("labelled_messages.jsonl")
+    """Real user messages by kind, from the labelled dev set and the rule tests' data."""
+    labelled = _rows("dev/routing.jsonl")
     return {
-        "faq": [r["text"] for r in labelled if r["expect"] not in ("greeting", "handoff", "escalation")],
-        "greeting": [r["text"] for r in labelled if r["expect"] == "greeting"],
+        "faq": [r["text"] for r in labelled if r["route"] == "faq"],
+        "greeting": [r["text"] for r in labelled if r["route"] == "greeting"],
         "verify": [r["text"] for r in _rows("verify_labelled.jsonl") if r["expect"]],
         "scam": [r["text"] for r in _rows("scam_labelled.jsonl") if r["scam"]],
     }

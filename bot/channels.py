@@ -84,6 +84,8 @@ class Registry:
     email_domains: Mapping[str, Channel]
     wechat_ids: Mapping[str, Channel]
     qq_numbers: Mapping[str, Channel]
+    #: Official Telegram handles, lower case without "@" (none for most brands).
+    telegram: Mapping[str, Channel]
     agents: Mapping[int, Agent]
     version: int = 1
     source: str = ""
@@ -202,6 +204,7 @@ def load_registry(path: str | Path, brand_path: str | Path) -> Registry:
         email_domains=MappingProxyType(_channels(data["email_domains"], "domain", str.lower)),
         wechat_ids=MappingProxyType(wechat_ids),
         qq_numbers=MappingProxyType(_channels(data["qq_numbers"], "number", str)),
+        telegram=MappingProxyType(_channels(data.get("telegram", []), "handle", str.lower)),
         agents=MappingProxyType(agents),
         version=data["version"],
         source=str(path),

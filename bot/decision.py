@@ -25,8 +25,10 @@ class Candidate:
     faq_id: str
     question: str
     score: float
-    #: Why it scored: e.g. ["keyword:提现", "fuzzy:similar#2=87"]
+    #: Why it scored: e.g. ["fast"] (the character/pinyin classifier alone) or ["fused"] (with embeddings)
     reasons: tuple[str, ...] = ()
+    #: The examples of this entry closest to the message (staff tools; not in `to_json`).
+    nearest: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class RouteDecision:
     priority: bool = False
     #: No FAQ answers this message (a fallback, or the handoff after fallbacks): staff should see it.
     unmatched: bool = False
+    #: A second question of the message, offered after the answer ("回复「是」"); not in `to_json`.
+    offered: str | None = None
 
     def __post_init__(self):
         if self.route not in ROUTES:
@@ -52,7 +56,8 @@ class RouteDecision:
     def to_json(self) -> dict:
         """The stable shape printed by `python -m bot route`."""
         data = asdict(self)
-        data["candidates"] = [asdict(c) for c in self.candidates]
+        data.pop("offered")
+        data["candidates"] = [{k: v for k, v in asdict(c).items() if k != "nearest"} for c in self.candidates]
         data["choices"] = list(self.choices)
         data["verdicts"] = [dict(v) for v in self.verdicts]
         for c in data["candidates"]:
@@ -71,4 +76,12 @@ class Conversation:
     fallbacks_in_row: int = 0
     #: The last reply offered a human ("回复1转人工").
     human_offered: bool = False
+    #: The FAQ entry last answered and when: follow-ups ("那要多久") are read against it for a few minutes.
+    topic: str | None = None
+    topic_at: float = 0.0
+    #: A second question found in the last message, offered after the answer to the first ("回复「是」").
+    offered: str | None = None
+    offered_at: float = 0.0
+    #: When the bot last sent a scam alert: a screenshot soon after is evidence for the priority agent.
+    alerted_at: float = 0.0
     extra: dict = field(default_factory=dict)

@@ -35,7 +35,6 @@ from typing import Iterable, Iterator, Mapping
 from jsonschema import Draft202012Validator
 
 from bot.decision import Candidate
-from bot.matcher import Canonicalizer, MatchDoc, Matcher
 from bot.normalize import normalize
 from bot.reloader import ReloadingSource
 
@@ -88,6 +87,8 @@ class FaqEntry:
     keywords: tuple[str, ...]
     answer: str
     similar_questions: tuple[str, ...] = ()
+    #: Messages users send that this entry answers: what the model learns from.
+    examples: tuple[str, ...] = ()
     links: tuple[tuple[str, str], ...] = ()
     enabled: bool = True
     fraud_warning: bool = False
@@ -99,6 +100,7 @@ class FaqEntry:
             id=data["id"], category=data["category"], question=data["question"],
             keywords=tuple(data["keywords"]), answer=data["answer"],
             similar_questions=tuple(data.get("similar_questions", ())),
+            examples=tuple(data.get("examples", ())),
             links=tuple((link["title"], link["url"]) for link in data.get("links", ())),
             enabled=data.get("enabled", True), fraud_warning=data.get("fraud_warning", False), file=file,
         )
@@ -109,9 +111,17 @@ class FaqEntry:
         yield self.answer
         yield from self.keywords
         yield from self.similar_questions
+        yield from self.examples
         for title, url in self.links:
             yield title
             yield url
+
+    def training_texts(self) -> Iterator[str]:
+        """What the model learns this entry from: the question, similar questions, keywords, examples."""
+        yield self.question
+        yield from self.similar_questions
+        yield from self.keywords
+        yield from self.examples
 
     def reply(self, brand: Mapping[str, object]) -> str:
         """The answer as sent: placeholders filled, links and the anti-fraud footer appended."""
@@ -120,6 +130,24 @@ class FaqEntry:
         if self.fraud_warning:
             lines.append(render(str(brand[FOOTER_KEY]), brand))
         return "\n".join(lines)
+
+
+#: What the bot does with a message of a non-FAQ intent (faq_data/intents.json).
+INTENT_ROUTES = ("handoff", "greeting", "fallback", "scam_alert", "follow_up")
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A non-FAQ intent: handoff, a greeting, out-of-scope, scam, victim; learnt from its examples."""
+    id: str
+    route: str
+    examples: tuple[str, ...]
+    reply: str = ""
+    file: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping, file: str = "") -> "Intent":
+        return cls(data["id"], data["route"], tuple(data["examples"]), data.get("reply", ""), file)
 
 
 def render(template: str, values: Mapping[str, object], strict: bool = True) -> str:
@@ -235,32 +263,36 @@ def _merge_synonyms(table: dict[str, list[str]], owners: dict[str, tuple[str, st
     return problems
 
 
-def _shared_texts(entries: list[FaqEntry], synonyms: Mapping[str, list[str]],
-                  brand: Mapping[str, object]) -> list[Problem]:
-    """Warnings for keywords and questions that two entries claim."""
-    canonical = Canonicalizer(synonyms)
-    owners: dict[tuple[str, str], str] = {}
+def _shared_texts(entries: list[FaqEntry], intents: list[Intent], brand: Mapping[str, object]) -> list[Problem]:
+    """Warnings for a keyword, question or example that two intents claim (the model cannot tell them apart)."""
+    owners: dict[str, str] = {}
     problems = []
-    for entry in entries:
-        if not entry.enabled:
-            continue
-        texts = [("关键词", k) for k in entry.keywords]
-        texts += [("问法", q) for q in (entry.question, *entry.similar_questions)]
-        for kind, text in texts:
-            key = (kind, canonical(render(text, brand, strict=False)))
-            first = owners.setdefault(key, entry.id)
-            if first != entry.id:
-                problems.append(Problem(entry.file, entry.id, f"{kind}「{text}」也属于 {first}："
-                                        "用户这样说时两条得分接近，机器人会让用户选择", WARNING))
+    labelled = [(e.file, e.id, render(t, brand, strict=False)) for e in entries if e.enabled
+                for t in e.training_texts()]
+    labelled += [(i.file, i.id, t) for i in intents for t in i.examples]
+    for file, owner, text in labelled:
+        key = normalize(text) or text.strip()
+        first = owners.setdefault(key, owner)
+        if first != owner:
+            problems.append(Problem(file, owner, f"「{text}」也是 {first} 的例句：同一句话不能属于两个意图", WARNING))
     return problems
 
 
-def collect(faq_dir: str | Path, brand: Mapping[str, object]) -> tuple[list[FaqEntry], dict, list[Problem]]:
-    """Read every corpus file: the valid entries, the merged synonyms, and every problem found."""
-    entries: list[FaqEntry] = []
-    synonyms: dict[str, list[str]] = {}
+@dataclass
+class Collected:
+    """Everything read from the corpus files, and every problem found on the way."""
+    entries: list[FaqEntry]
+    synonyms: dict
+    intents: list[Intent]
+    hard_negatives: list[tuple[str, str]]
+    problems: list[Problem]
+
+
+def collect(faq_dir: str | Path, brand: Mapping[str, object]) -> Collected:
+    """Read every corpus file: the valid entries and intents, the merged synonyms, and every problem found."""
+    found_all = Collected([], {}, [], [], [])
+    entries, intents, problems = found_all.entries, found_all.intents, found_all.problems
     synonym_owners: dict[str, tuple[str, str]] = {}
-    problems: list[Problem] = []
     seen: dict[str, str] = {}
     files = corpus_files(faq_dir)
     if not files:
@@ -276,7 +308,7 @@ def collect(faq_dir: str | Path, brand: Mapping[str, object]) -> tuple[list[FaqE
         problems += found
         if not usable:
             continue
-        problems += _merge_synonyms(synonyms, synonym_owners, data.get("synonyms", {}), file)
+        problems += _merge_synonyms(found_all.synonyms, synonym_owners, data.get("synonyms", {}), file)
         for index, raw in enumerate(data.get("entries", ())):
             if index in bad_entries:
                 continue
@@ -288,27 +320,45 @@ def collect(faq_dir: str | Path, brand: Mapping[str, object]) -> tuple[list[FaqE
             if not found:
                 seen[entry.id] = file
                 entries.append(entry)
-    problems += _shared_texts(entries, synonyms, brand)
+        for raw in data.get("intents", ()):
+            intent = Intent.from_dict(raw, file=file)
+            if intent.id in seen:
+                problems.append(Problem(file, intent.id, f"id 重复：{seen[intent.id]} 里已经有这个 id"))
+                continue
+            missing = sorted(set(PLACEHOLDER.findall(intent.reply)) - brand.keys())
+            if missing:
+                problems.append(Problem(file, intent.id, f"占位符 {{{missing[0]}}} 在品牌信息（config/brand.json）里没有"))
+                continue
+            seen[intent.id] = file
+            intents.append(intent)
+        found_all.hard_negatives += [(item["text"], item["intent"]) for item in data.get("hard_negatives", ())]
+    known = set(seen)
+    for text, label in found_all.hard_negatives:
+        if label not in known:
+            problems.append(Problem(shown_path(Path(faq_dir)), label, f"反例「{text}」指向不存在的意图 {label}"))
+    found_all.hard_negatives = [(t, l) for t, l in found_all.hard_negatives if l in known]
+    problems += _shared_texts(entries, intents, brand)
     if files and not any(e.enabled for e in entries):
         problems.append(Problem(shown_path(Path(faq_dir)), None, "没有一条可用的问答"))
-    return entries, synonyms, problems
+    return found_all
 
 
 class Corpus:
-    """The loaded corpus: entries by id, rendered replies, and the matcher built over them."""
+    """The loaded corpus: FAQ entries and other intents by id, rendered replies, and the model trained on them."""
 
     def __init__(self, entries: Iterable[FaqEntry], synonyms: Mapping[str, list[str]] | None,
-                 brand: Mapping[str, object], problems: Iterable[Problem] = ()):
+                 brand: Mapping[str, object], problems: Iterable[Problem] = (),
+                 intents: Iterable[Intent] = (), hard_negatives: Iterable[tuple[str, str]] = ()):
         self.entries = {e.id: e for e in entries}
+        self.synonyms = dict(synonyms or {})
+        self.intents = {i.id: i for i in intents}
+        self.hard_negatives = tuple(hard_negatives)
         self.brand = dict(brand)
         self.problems = tuple(problems)
         active = [e for e in self.entries.values() if e.enabled]
         self._replies = {e.id: e.reply(self.brand) for e in active}
         self._questions = {e.id: render(e.question, self.brand) for e in active}
-        docs = [MatchDoc(e.id, self._questions[e.id],
-                         tuple(render(s, self.brand) for s in e.similar_questions),
-                         tuple(render(k, self.brand) for k in e.keywords)) for e in active]
-        self.matcher = Matcher(docs, synonyms)
+        self._model = None
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -326,8 +376,42 @@ class Corpus:
     def question(self, faq_id: str) -> str:
         return self._questions[faq_id]
 
-    def match(self, text: str, limit: int = 5) -> list[Candidate]:
-        return self.matcher.match(text, limit=limit)
+    def intent_reply(self, intent_id: str) -> str:
+        """A non-FAQ intent's reply with the brand filled in ("" when it has none)."""
+        intent = self.intents.get(intent_id)
+        return render(intent.reply, self.brand, strict=False) if intent else ""
+
+    def route_of(self, label: str) -> str:
+        """The route a model label leads to: faq for an entry, the intent's route otherwise."""
+        if label in self._replies:
+            return "faq"
+        intent = self.intents.get(label)
+        return intent.route if intent else "fallback"
+
+    def labelled_texts(self) -> Iterator[tuple[str, str]]:
+        """(text, intent id) for every example the model learns from: entries, intents, hard negatives."""
+        for entry in self.entries.values():
+            if entry.enabled:
+                for text in entry.training_texts():
+                    yield render(text, self.brand, strict=False), entry.id
+        for intent in self.intents.values():
+            for text in intent.examples:
+                yield text, intent.id
+        for text, label in self.hard_negatives:
+            if label in self._replies or label in self.intents:
+                yield text, label
+
+    @property
+    def model(self):
+        """The intent model trained on this corpus (trained, or loaded from var/, on first use)."""
+        if self._model is None:
+            from bot.understanding import default_store
+            self._model = default_store().model_for(self)
+        return self._model
+
+    @model.setter
+    def model(self, value) -> None:
+        self._model = value
 
 
 def _brand(brand: Mapping[str, object] | str | Path, strict: bool) -> tuple[dict, list[Problem]]:
@@ -344,18 +428,18 @@ def _brand(brand: Mapping[str, object] | str | Path, strict: bool) -> tuple[dict
 def check(faq_dir: str | Path, brand: Mapping[str, object] | str | Path) -> list[Problem]:
     """Every problem of the corpus (errors and warnings); `brand` is the dict or its file."""
     values, problems = _brand(brand, strict=False)
-    return problems + collect(faq_dir, values)[2]
+    return problems + collect(faq_dir, values).problems
 
 
 def load_corpus(faq_dir: str | Path, brand: Mapping[str, object] | str | Path, strict: bool = False) -> Corpus:
     """Load the corpus; with `strict`, any error raises CorpusError instead of being skipped."""
     values, problems = _brand(brand, strict)
-    entries, synonyms, found = collect(faq_dir, values)
-    problems += found
+    found = collect(faq_dir, values)
+    problems += found.problems
     errors = [p for p in problems if p.severity == ERROR]
     if strict and errors:
         raise CorpusError(errors)
-    return Corpus(entries, synonyms, values, problems)
+    return Corpus(found.entries, found.synonyms, values, problems, found.intents, found.hard_negatives)
 
 
 def corpus_source(settings) -> ReloadingSource[Corpus]:
@@ -368,6 +452,7 @@ def corpus_source(settings) -> ReloadingSource[Corpus]:
 
     def load() -> Corpus:
         corpus = load_corpus(faq_dir, brand_file, strict=bool(served))
+        corpus.model  # train (or load) now: an edit the model cannot learn from never serves
         served[:] = [corpus]
         return corpus
 

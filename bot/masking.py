@@ -9,7 +9,14 @@ import logging
 import re
 
 # Order matters: longer digit runs (ID cards, bank cards) before phone numbers.
-_ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+ID_CARD = _ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[\dXx])(?![0-9A-Za-z])")
+#: A secret written after the word that names it: "密码是abc123", "验证码 482913", "cvv:123".
+SECRET_AFTER_WORD = re.compile(
+    r"(?:(?P<password>(?:登录|支付|交易|银行卡|取款)?密码)|(?P<sms_code>验证码|短信码|动态码|校验码)"
+    r"|(?P<cvv>cvv2?|cvc|安全码))"
+    r"\s*(?:是|为|:|：|=)?\s*(?P<secret>(?=[A-Za-z]*\d)[A-Za-z0-9!@#$%^&*._-]{3,32})", re.I)
+#: Twelve or more lower-case words in a row: a pasted seed phrase.
+SEED_PHRASE = re.compile(r"(?<![A-Za-z])(?:[a-z]{3,8}[ ,]+){11,23}[a-z]{3,8}(?![A-Za-z])")
 _BANK_CARD = re.compile(r"(?<!\d)(\d{4})\d{8,11}(\d{4})(?!\d)")
 _MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?\d{4}[- ]?(\d{4})(?!\d)")
 # Anchored at the start of the local part: unanchored, a long run of letters is tried from every
@@ -33,6 +40,8 @@ def mask_text(text: str) -> str:
     if not text:
         return text
     text = _ID_CARD.sub(r"\1********\2", text)
+    text = SECRET_AFTER_WORD.sub(lambda m: m.group(0)[:m.start("secret") - m.start()] + "******", text)
+    text = SEED_PHRASE.sub("[助记词已隐藏]", text)
     text = _BANK_CARD.sub(r"\1****\2", text)
     text = _MOBILE.sub(r"\1****\2", text)
     text = _EMAIL.sub(r"\1***\2", text)

@@ -1,22 +1,28 @@
-"""Decides what to do with one user message: the dialogue around the FAQ matcher.
+"""Decides what to do with one user message: the dialogue around the intent model.
 
 `Router.route(text, conversation, now)` returns a `RouteDecision` and the
-updated `Conversation` (the caller stores it). Checks run in this order, the
-first that applies wins:
+updated `Conversation` (the caller stores it). In order, the first that applies wins:
 
-1. prechecks (official-contact verification, scam detection), in order;
-2. a number ("2", "２", "第二个") answering a clarification offered less than
-   CHOICE_TTL seconds ago;
-3. an explicit request for a person ("转人工", "人工客服", "找真人", typos and
-   pinyin included);
-4. "1" / "是" / "好" answering a fallback's offer of a person;
-5. greetings, thanks and goodbyes;
-6. the FAQ: a confident match answers, a close call asks the user to pick
-   (numbered), nothing falls back (what the bot can do, and the offer of a
-   person); a second fallback in a row hands over to a person.
+1. a number ("2", "２", "第二个") answering a clarification offered less than
+   `choice_ttl` seconds ago;
+2. "是" / "好" accepting what the last reply offered: the second question of a
+   two-question message, or a person after a fallback;
+3. the model reads the message (`bot.understanding`), against the last topic when
+   it is a follow-up ("那要多久", the `follow_up` intent) and after the correction
+   marker when it is a correction ("不是这个，我问的是…");
+4. the safety prechecks see the text and that reading: a scam in progress or a
+   victim (scam_alert, priority), then a contact to verify (verify);
+5. the reply policy (`bot.understanding.policy`): a handoff, greeting or
+   out-of-scope intent; an FAQ answer, an answer with one line offering another
+   wording, a numbered menu of two or three, or the fallback; a second fallback in
+   a row hands over to a person. A message with two questions gets the first
+   answered and the second offered.
 
-Plain Python: no Flask, no Redis. The thresholds are tuned on
-tests/data/labelled_messages.jsonl (see tests/test_accuracy.py).
+A message that gives away a secret or an identity number (bot.sensitive) gets a warning in
+front of whatever the reply is.
+
+Plain Python: no Flask, no Redis. Thresholds and dialogue words are data
+(config/understanding.json, calibrated on the dev set by tools/calibrate.py).
 """
 from __future__ import annotations
 
@@ -26,105 +32,43 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from bot import sensitive
 from bot.decision import Candidate, Conversation, RouteDecision
 from bot.faq import Corpus, CorpusError, corpus_source, read_brand, render
-from bot.normalize import normalize, phonetic_key
+from bot.normalize import clauses, normalize
+from bot.understanding import load_config
+from bot.understanding.model import Reading
+from bot.understanding.policy import Thresholds, choose
+from bot.understanding.text import model_text
 
-Precheck = Callable[[str], "RouteDecision | None"]
-
-#: A match at least this good, and ahead of the next by CONFIDENT_MARGIN, is answered outright.
-CONFIDENT_SCORE = 72.0
-CONFIDENT_MARGIN = 8.0
-#: Candidates at least this good are offered in a clarification; below it, fallback.
-CLARIFY_SCORE = 52.0
-#: A clarification lists candidates within this distance of the best one.
-CLARIFY_SPREAD = 20.0
-CLARIFY_MAX = 3
-#: Seconds a clarification's numbered choices stay valid.
-CHOICE_TTL = 300.0
-#: Fallbacks in a row that hand the user over to a person.
-FALLBACKS_BEFORE_HANDOFF = 2
-#: Candidates carried in a decision (for logs and `python -m bot route`).
-CANDIDATES_SHOWN = 3
-
-# --- words of the dialogue (compared after normalisation; handoff words also by sound) -----
-#: Asking for a person anywhere in the message.
-HANDOFF_PHRASES = (
-    "转人工", "转接人工", "接人工", "接通人工", "要人工", "找人工", "叫人工", "换人工", "人工接待",
-    "找真人", "要真人", "真人来", "真人回答", "真人回复", "找个真人", "来个真人", "叫个真人", "活人",
-    "不要机器人", "不想跟机器人", "不想和机器人", "不跟机器人", "不和机器人", "别让机器人", "别用机器人",
-    "human", "realperson", "liveagent", "liveperson", "talktoaperson",
-)
-#: Naming a person or the service desk with nothing else of substance.
-HANDOFF_ALONE = ("人工", "人工客服", "人工服务", "真人", "真人客服", "客服", "在线客服", "客服人员", "agent")
-#: Words that add nothing to a request for a person ("我要", "帮我", "在吗").
-FILLERS = (
-    "我要", "我想", "我需要", "需要", "帮我", "给我", "麻烦", "麻烦你", "请", "能不能", "可以", "可不可以", "快点",
-    "你好", "您好", "在吗", "在不在", "一下", "找", "转", "接", "要", "吗", "呢", "啊", "吧", "呀", "哦", "了",
-    "please", "pls", "plz",
-)
-HELLO = ("你好", "您好", "你们好", "在吗", "在不在", "在么", "有人吗", "有人在吗", "哈喽", "哈啰", "嗨", "hi",
-         "hello", "hey", "早", "早安", "早上好", "上午好", "中午好", "下午好", "晚上好")
-THANKS = ("谢谢", "谢谢你", "谢谢您", "谢啦", "谢了", "多谢", "感谢", "非常感谢", "辛苦了", "辛苦", "thanks",
-          "thankyou", "thx", "3q")
-BYE = ("拜拜", "再见", "回见", "bye", "byebye", "88", "886")
-ACK = ("好的", "好", "嗯", "嗯嗯", "哦", "哦哦", "ok", "okay", "收到", "明白了", "知道了", "懂了", "行", "了解")
-#: Answers that accept a fallback's offer of a person.
-YES = ("1", "是", "是的", "好", "好的", "好啊", "嗯", "嗯嗯", "要", "需要", "可以", "行", "对", "ok", "yes", "y",
-       "转", "转吧", "转人工吧")
-_PARTICLES = "啊呀吧哈啦呢哦嘛了的"
-_NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CHOICE = re.compile(r"^(?:选|选择|我选)?第?([1-9一二两三四五六七八九])(?:个|条|项|号|种)?(?:吧|啊|呀)?$")
-
-
-def _alternation(keys) -> re.Pattern:
-    """A regex matching any of `keys`, longest first."""
-    return re.compile("|".join(map(re.escape, sorted(set(keys), key=len, reverse=True))))
-
-
-def _words_pattern(words: Sequence[str]) -> re.Pattern:
-    return _alternation(filter(None, map(normalize, words)))
-
-
-def _sound_pattern(words: Sequence[str]) -> re.Pattern:
-    """Chinese words by sound (English ones would turn into accidental pinyin: human = hu man)."""
-    keys = (phonetic_key(normalize(w)) for w in words if not w.isascii())
-    return _alternation(k for k in keys if len(k) >= 2)
-
-
-_HANDOFF_TEXT = _words_pattern(HANDOFF_PHRASES)
-_HANDOFF_SOUND = _sound_pattern(HANDOFF_PHRASES)
-_HANDOFF_ALONE = {normalize(w) for w in HANDOFF_ALONE}
-_HANDOFF_ALONE_SOUND = {phonetic_key(normalize(w)) for w in HANDOFF_ALONE}
-_FILLERS = _words_pattern(FILLERS)
-_GREETING_KINDS = (("thanks", THANKS), ("bye", BYE), ("hello", HELLO), ("ack", ACK))
-_GREETING_WORD = _words_pattern([w for _, words in _GREETING_KINDS for w in words])
-_GREETING_KIND = {normalize(w): kind for kind, words in reversed(_GREETING_KINDS) for w in words}
-_YES = {normalize(w) for w in YES}
+#: A precheck sees the message and the model's reading of it; the first non-None decision wins.
+Precheck = Callable[[str, "Reading | None"], "RouteDecision | None"]
 
 # --- what the router says (brand placeholders filled from config/brand.json) ---------------
 REPLIES = {
     "hello": "您好，我是{brand_name}智能客服😊 提现、支付、退款、账户冻结、绑卡、密码安全、识别假客服、"
              "客服电话和时间等问题都可以直接问我。",
-    "thanks": "不客气，很高兴能帮到您！还有其他问题随时发给我。",
-    "bye": "再见，祝您生活愉快！有问题随时来找我。",
-    "ack": "好的。还有其他问题可以直接发给我，需要人工请发送「转人工」。",
     "empty": "您好，请问有什么可以帮您？直接用文字描述问题就可以。",
     "handoff": "好的，正在为您转接人工客服，请稍候。",
     "handoff_after_fallbacks": "抱歉没能帮上忙，正在为您转接人工客服，请稍候。",
     "handoff_hours": "人工服务时间：{service_hours}；非服务时间请先留言，或拨打客服热线 {hotline}。",
-    "fallback": "抱歉，我没太明白您的问题😅\n我可以解答：提现或支付失败、退款、账户冻结、注册和绑卡、"
-                "密码与安全设置、识别假客服、客服电话和工作时间等。\n请换个说法再描述一下，或回复 1 转人工客服。",
+    "fallback": "抱歉，我没太明白您的问题😅\n我可以解答：提现或支付失败、退款、转错账、手续费、账户冻结和注销、"
+                "注册和绑卡、换绑手机、验证码、密码与安全设置、识别假客服、客服电话和工作时间等。\n"
+                "请换个说法再描述一下，或回复 1 转人工客服。",
+    "offer_other": "不是这个？换个说法或回复「人工」。",
+    "offer_second": "您还问到「{question}」，回复「是」我接着解答。",
     "clarify_head": "您是想问：",
     "clarify_tail": "回复数字即可",
     "choice_out_of_range": "请回复 1 到 {count} 之间的数字：",
 }
 
+_NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_CHOICE = re.compile(r"^(?:选|选择|我选)?第?([1-9一二两三四五六七八九])(?:个|条|项|号|种)?(?:吧|啊|呀)?$")
+
 
 def default_prechecks(settings, channels=None) -> list[Precheck]:
-    """The prechecks the bot runs before everything else, in order: scam detection, then verification.
+    """The prechecks the bot runs on every reading, in order: scam (and victim) detection, then verification.
 
-    Each is a callable `text -> RouteDecision | None`; the first non-None decision wins.
     `python -m bot route` and the endpoint both build their router with
     `build_router(settings, prechecks=default_prechecks(settings))`; the app passes its own
     registry source as `channels` so /healthz reports on the one the prechecks read.
@@ -132,6 +76,11 @@ def default_prechecks(settings, channels=None) -> list[Precheck]:
     from bot.safety import make_prechecks
 
     return make_prechecks(settings, channels)
+
+
+def _alternation(words) -> str:
+    """A regex alternation of the normalised `words`, longest first."""
+    return "|".join(re.escape(w) for w in sorted({normalize(w) for w in words} - {""}, key=len, reverse=True))
 
 
 def _choice_number(normalized: str) -> int | None:
@@ -142,44 +91,38 @@ def _choice_number(normalized: str) -> int | None:
     return int(digit) if digit.isdigit() else _NUMERALS[digit]
 
 
-def asks_for_human(normalized: str) -> bool:
-    """An explicit request for a person: a handoff phrase, or a bare "人工"/"客服" (typos by sound)."""
-    if not normalized:
-        return False
-    if _HANDOFF_TEXT.search(normalized) or _HANDOFF_SOUND.search(phonetic_key(normalized)):
-        return True
-    rest = _FILLERS.sub("", normalized)
-    return bool(rest) and (rest in _HANDOFF_ALONE or phonetic_key(rest) in _HANDOFF_ALONE_SOUND)
-
-
-def greeting_kind(normalized: str) -> str | None:
-    """hello / thanks / bye / ack when the message is only that (else None); "empty" for emoji only."""
-    if not normalized:
-        return "empty"
-    words = _GREETING_WORD.findall(normalized)
-    rest = _GREETING_WORD.sub("", normalized).strip(_PARTICLES)
-    if not words or rest:
-        return None
-    kinds = {_GREETING_KIND[w] for w in words}
-    return next(kind for kind, _ in _GREETING_KINDS if kind in kinds)
-
-
 class Router:
     def __init__(self, corpus: Callable[[], Corpus], brand: Mapping[str, object],
-                 prechecks: Sequence[Precheck] = ()):
+                 prechecks: Sequence[Precheck] = (), config: Mapping | None = None):
         self._corpus = corpus
         self.brand = dict(brand)
         self.prechecks = tuple(prechecks)
+        config = config or load_config()
+        self.thresholds = Thresholds.from_dict(config.get("policy", {}))
+        dialogue = config.get("dialogue", {})
+        self.yes = frozenset(normalize(w) for w in dialogue.get("yes", ("是", "好")))
+        self.correction_markers = tuple(sorted((normalize(m) for m in dialogue.get("correction_markers", ())),
+                                               key=len, reverse=True))
+        negators, affirmers = (_alternation(dialogue.get(k, ())) for k in ("negators", "affirmers"))
+        # "不是X，是Y" / "我不是要X是要Y" (normalised, so the comma is gone); "是不是" is a question, not a negation
+        self.negation = re.compile(f"(?<!是)(?:{negators})(?P<no>.{{1,20}}?)(?:{affirmers})(?P<yes>.{{2,}})") \
+            if negators and affirmers else None
+        self.choice_ttl = float(dialogue.get("choice_ttl", 300))
+        self.topic_ttl = float(dialogue.get("topic_ttl", 300))
+        self.follow_up_chars = int(dialogue.get("follow_up_max_chars", 12))
+        self.follow_up_weight = float(dialogue.get("follow_up_weight", 0.5))
+        self.fallbacks_before_handoff = int(dialogue.get("fallbacks_before_handoff", 2))
+        self.candidates_shown = int(dialogue.get("candidates_shown", 3))
         #: The corpus's ReloadingSource when built by `build_router` (its `.error` is for /healthz).
         self.source = None
 
+    # --- small helpers ----------------------------------------------------------------------
     def answer(self, faq_id: str) -> RouteDecision:
         """The answer of one FAQ entry by id (a menu item names one); a fallback if there is none."""
         corpus = self._corpus()
         if faq_id not in corpus:
             return RouteDecision("fallback", self._say("fallback"))
-        candidate = Candidate(faq_id, corpus.question(faq_id), 100.0, ("menu",))
-        return RouteDecision("faq", corpus.reply(faq_id), faq_id=faq_id, score=100.0, candidates=(candidate,))
+        return self._faq(corpus, faq_id, 1.0, ("menu",))
 
     def health(self) -> dict:
         """For /healthz: entries served, and the corpus error (None when every file loaded)."""
@@ -195,37 +138,97 @@ class Router:
         reply = self._say(opening) + "\n" + self._say("handoff_hours")
         return RouteDecision("handoff", reply, candidates=tuple(candidates), unmatched=unmatched)
 
+    def _faq(self, corpus: Corpus, faq_id: str, score: float, reasons=(), candidates=(), tail: str = "",
+             offered: str | None = None):
+        if not candidates:
+            candidates = (Candidate(faq_id, corpus.question(faq_id), score, tuple(reasons)),)
+        reply = corpus.reply(faq_id) + (f"\n\n{tail}" if tail else "")
+        return RouteDecision("faq", reply, faq_id=faq_id, score=score, candidates=tuple(candidates),
+                             offered=offered)
+
+    # --- routing ----------------------------------------------------------------------------
     def route(self, text: str, conversation: Conversation | None = None,
               now: float | None = None) -> tuple[RouteDecision, Conversation]:
         """The decision for `text` and the conversation state to store for the next message."""
         conversation = Conversation() if conversation is None else conversation
         now = time.time() if now is None else now
         decision = self._decide(text or "", conversation, now)
+        exposed = sensitive.found(text or "")
+        if exposed:   # whatever the answer, first: never share this with anyone, us included
+            decision = replace(decision, reply=f"{sensitive.warning(exposed)}\n\n{decision.reply}")
         return decision, self._next_state(conversation, decision, now)
 
+    def read(self, text: str, conversation: Conversation | None = None, now: float | None = None) -> Reading:
+        """The model's reading of `text` as the router uses it (follow-ups and corrections applied)."""
+        conversation = conversation or Conversation()
+        return self._read(self._corpus(), text, conversation, time.time() if now is None else now)
+
     def _decide(self, text: str, conversation: Conversation, now: float) -> RouteDecision:
-        for check in self.prechecks:
-            decision = check(text)
-            if decision is not None:
-                return decision
-        normalized = normalize(text)
         corpus = self._corpus()
+        normalized = normalize(text)
         picked = self._picked_choice(normalized, conversation, now, corpus)
         if picked is not None:
             return picked
-        if asks_for_human(normalized):
-            return self._handoff("handoff")
-        if conversation.human_offered and normalized in _YES:
-            return self._handoff("handoff")
-        kind = greeting_kind(normalized)
-        if kind:
-            return RouteDecision("greeting", self._say(kind))
-        return self._answer(text, conversation, corpus)
+        if normalized in self.yes:
+            if conversation.offered in corpus and now - conversation.offered_at <= self.choice_ttl:
+                return self._faq(corpus, conversation.offered, 1.0, ("offered",))
+            if conversation.human_offered:
+                return self._handoff("handoff")
+        reading, corrected = self._reading(corpus, text, conversation, now) if model_text(text) else (None, None)
+        for check in self.prechecks:
+            decision = check(text, reading)
+            if decision is not None:
+                return decision
+        if reading is None:   # nothing but punctuation or blanks: ask what they need
+            return RouteDecision("fallback", self._say("empty"))
+        return self._respond(corpus, corrected or text, reading, conversation)
+
+    def _read(self, corpus: Corpus, text: str, conversation: Conversation, now: float) -> Reading:
+        return self._reading(corpus, text, conversation, now)[0]
+
+    def _reading(self, corpus: Corpus, text: str, conversation: Conversation,
+                 now: float) -> tuple[Reading, str | None]:
+        """The reading, and the part of the message it is of when the user corrected themselves."""
+        model = corpus.model
+        corrected, rejected = self._after_correction(corpus, text, conversation)
+        reading = model.predict(corrected or text)
+        if corrected is None and self._is_follow_up(text, reading, conversation, now, corpus):
+            return _with_prior(reading, conversation.topic, self.follow_up_weight, corpus.route_of), None
+        if rejected and reading.top == rejected and reading.confidence < self.thresholds.confident:
+            return _without(reading, rejected), corrected
+        return reading, corrected
+
+    def _after_correction(self, corpus: Corpus, text: str,
+                          conversation: Conversation) -> tuple[str | None, str | None]:
+        """(what the user means, what they rule out) of a correction; (None, None) without one.
+
+        "不是这个，我问的是Y" → (Y, the last topic); "不是X，是Y" → (Y, what X reads as).
+        """
+        folded = normalize(text)
+        ends = [folded.rfind(m) + len(m) for m in self.correction_markers if m in folded]
+        if ends:
+            rest = folded[max(ends):]
+            return (rest if len(rest) >= 2 else None), conversation.topic
+        found = self.negation.search(folded) if self.negation else None
+        if found:
+            return found.group("yes"), corpus.model.predict(found.group("no"), embed=False).top
+        return None, None
+
+    def _is_follow_up(self, text: str, reading: Reading, conversation: Conversation, now: float,
+                      corpus: Corpus) -> bool:
+        """Soon after an answer: a follow-up ("那要多久", "还是不行"), or a short message naming no topic clearly."""
+        if not conversation.topic or conversation.topic not in corpus or now - conversation.topic_at > self.topic_ttl:
+            return False
+        route = corpus.route_of(reading.top)
+        if route == "follow_up":
+            return True
+        return (route == "faq" and reading.confidence < self.thresholds.plausible
+                and len(model_text(text)) <= self.follow_up_chars)
 
     def _picked_choice(self, normalized: str, conversation: Conversation, now: float,
                        corpus: Corpus) -> RouteDecision | None:
         choices = conversation.pending_choices
-        if not choices or now - conversation.choices_at > CHOICE_TTL:
+        if not choices or now - conversation.choices_at > self.choice_ttl:
             return None
         number = _choice_number(normalized)
         if number is None:
@@ -235,9 +238,7 @@ class Router:
         if number > len(choices):
             head = self._say("choice_out_of_range", count=len(choices))
             return self._clarify(corpus, choices, (), head)
-        faq_id = choices[number - 1]
-        candidate = Candidate(faq_id, corpus.question(faq_id), 100.0, (f"choice:{number}",))
-        return RouteDecision("faq", corpus.reply(faq_id), faq_id=faq_id, score=100.0, candidates=(candidate,))
+        return self._faq(corpus, choices[number - 1], 1.0, (f"choice:{number}",))
 
     def _clarify(self, corpus: Corpus, choices: Sequence[str], candidates: Sequence[Candidate],
                  head: str | None = None) -> RouteDecision:
@@ -248,32 +249,119 @@ class Router:
         return RouteDecision("clarify", "\n".join(lines), score=score,
                              candidates=tuple(candidates), choices=tuple(choices))
 
-    def _answer(self, text: str, conversation: Conversation, corpus: Corpus) -> RouteDecision:
-        candidates = corpus.match(text, limit=max(CLARIFY_MAX, CANDIDATES_SHOWN) + 1)
-        shown = tuple(candidates[:CANDIDATES_SHOWN])
-        best = candidates[0] if candidates else None
-        if best is None or best.score < CLARIFY_SCORE:
-            if conversation.fallbacks_in_row + 1 >= FALLBACKS_BEFORE_HANDOFF:
-                return self._handoff("handoff_after_fallbacks", shown, unmatched=True)
-            return RouteDecision("fallback", self._say("fallback"), score=best.score if best else 0.0,
-                                 candidates=shown, unmatched=True)
-        runner_up = candidates[1].score if len(candidates) > 1 else 0.0
-        if best.score >= CONFIDENT_SCORE and best.score - runner_up >= CONFIDENT_MARGIN:
-            return RouteDecision("faq", corpus.reply(best.faq_id), faq_id=best.faq_id, score=best.score,
-                                 candidates=shown)
-        close = [c for c in candidates if c.score >= max(CLARIFY_SCORE, best.score - CLARIFY_SPREAD)]
-        close = close[:CLARIFY_MAX]
-        return self._clarify(corpus, [c.faq_id for c in close], close)
+    def _candidates(self, corpus: Corpus, reading: Reading) -> tuple[Candidate, ...]:
+        how = ("fused",) if reading.embedded else ("fast",)
+        ranked = reading.ranked(keep=lambda label: label in corpus, limit=self.candidates_shown)
+        return tuple(Candidate(label, corpus.question(label), round(p, 4), how) for label, p in ranked)
+
+    def _respond(self, corpus: Corpus, text: str, reading: Reading, conversation: Conversation) -> RouteDecision:
+        outcome = choose(reading, corpus.route_of, self.thresholds)
+        shown = self._candidates(corpus, reading)
+        if outcome.kind == "route":
+            route = corpus.route_of(outcome.label)
+            if route == "handoff":
+                return self._handoff("handoff", shown)
+            if route == "greeting":
+                reply = corpus.intent_reply(outcome.label) or self._say("hello")
+                return RouteDecision("greeting", reply, score=outcome.confidence, candidates=shown)
+            if route == "follow_up":    # nothing was asked before it: ask for the whole question
+                return self._fallback(conversation, shown)
+            if route == "scam_alert":   # no precheck configured (tests, tools): still never a menu
+                return RouteDecision("scam_alert", corpus.intent_reply(outcome.label) or self._say("fallback"),
+                                     score=outcome.confidence, candidates=shown, priority=True)
+        if outcome.kind in ("answer", "answer_offer", "menu"):
+            second = self._second_question(corpus, text, outcome)
+            if second:
+                first, other = second
+                tail = self._say("offer_second", question=corpus.question(other))
+                return self._faq(corpus, first, outcome.confidence, candidates=shown, tail=tail, offered=other)
+        if outcome.kind == "answer":
+            return self._faq(corpus, outcome.label, outcome.confidence, candidates=shown)
+        if outcome.kind == "answer_offer":
+            hedged = (replace(shown[0], reasons=(*shown[0].reasons, "hedged")), *shown[1:]) if shown else ()
+            return self._faq(corpus, outcome.label, outcome.confidence, candidates=hedged,
+                             tail=self._say("offer_other"))
+        if outcome.kind == "menu":
+            return self._clarify(corpus, outcome.choices, shown)
+        passing = self._said_in_passing(corpus, text)
+        if passing and corpus.route_of(passing) == "handoff":
+            return self._handoff("handoff", shown)
+        if passing:
+            return RouteDecision("greeting", corpus.intent_reply(passing) or self._say("hello"),
+                                 score=outcome.confidence, candidates=shown)
+        return self._fallback(conversation, shown, outcome.confidence)
+
+    def _fallback(self, conversation: Conversation, shown, score: float = 0.0) -> RouteDecision:
+        if conversation.fallbacks_in_row + 1 >= self.fallbacks_before_handoff:
+            return self._handoff("handoff_after_fallbacks", shown, unmatched=True)
+        return RouteDecision("fallback", self._say("fallback"), score=score, candidates=shown, unmatched=True)
+
+    def _clause_labels(self, corpus: Corpus, text: str) -> list[str]:
+        """The labels the fast classifier is confident of, clause by clause, in order of first appearance."""
+        parts = [c for c in clauses(text) if len(c) >= 2]
+        if len(parts) < 2:
+            return []
+        found: list[str] = []
+        for part in parts[:6]:
+            reading = corpus.model.predict(part, embed=False)
+            if reading.confidence >= self.thresholds.confident and reading.top not in found:
+                found.append(reading.top)
+        return found
+
+    def _second_question(self, corpus: Corpus, text: str, outcome) -> tuple[str, str] | None:
+        """(first, second) FAQ ids when the message asks two questions in separate clauses, in their order."""
+        found = [label for label in self._clause_labels(corpus, text) if corpus.route_of(label) == "faq"]
+        if len(found) < 2:
+            return None
+        if outcome.kind != "menu" and outcome.label not in found:
+            return None
+        return found[0], found[1]
+
+    def _said_in_passing(self, corpus: Corpus, text: str) -> str | None:
+        """A request for a person, or a bare greeting, in one clause of a message nothing else answers."""
+        labels = self._clause_labels(corpus, text)
+        if any(corpus.route_of(label) == "faq" for label in labels):
+            return None
+        for route in ("handoff", "greeting"):
+            for label in labels:
+                if corpus.route_of(label) == route:
+                    return label
+        return None
 
     @staticmethod
     def _next_state(conversation: Conversation, decision: RouteDecision, now: float) -> Conversation:
+        state = dict(pending_choices=(), choices_at=0.0, fallbacks_in_row=0, human_offered=False,
+                     offered=decision.offered, offered_at=now if decision.offered else 0.0)
         if decision.route == "clarify":
-            return replace(conversation, pending_choices=decision.choices, choices_at=now,
-                           fallbacks_in_row=0, human_offered=False)
-        if decision.route == "fallback":
-            return replace(conversation, pending_choices=(), choices_at=0.0,
-                           fallbacks_in_row=conversation.fallbacks_in_row + 1, human_offered=True)
-        return replace(conversation, pending_choices=(), choices_at=0.0, fallbacks_in_row=0, human_offered=False)
+            state.update(pending_choices=decision.choices, choices_at=now)
+        elif decision.route == "fallback":
+            state.update(fallbacks_in_row=conversation.fallbacks_in_row + 1, human_offered=True)
+        elif decision.route == "faq":
+            state.update(topic=decision.faq_id, topic_at=now)
+        elif decision.route == "scam_alert":
+            state.update(alerted_at=now)
+        return replace(conversation, **state)
+
+
+def _with_prior(reading: Reading, topic: str, weight: float, route_of) -> Reading:
+    """The reading of a follow-up: what the follow-up intents hold goes to the last topic, and the
+    rest is mixed with certainty about it: (1-w)·p + w·[label == topic]."""
+    probs = {l: (1 - weight) * p for l, p in zip(reading.labels, reading.probs) if route_of(l) != "follow_up"}
+    asked_after = sum(p for l, p in zip(reading.labels, reading.probs) if route_of(l) == "follow_up")
+    probs[topic] = probs.get(topic, 0.0) + weight + (1 - weight) * asked_after
+    return _reading_of(probs, reading)
+
+
+def _without(reading: Reading, label: str) -> Reading:
+    """The reading with one label ruled out (a correction rejects the last answer)."""
+    probs = {l: p for l, p in zip(reading.labels, reading.probs) if l != label}
+    total = sum(probs.values()) or 1.0
+    return _reading_of({l: p / total for l, p in probs.items()}, reading)
+
+
+def _reading_of(probs: dict, like: Reading) -> Reading:
+    ordered = sorted(probs.items(), key=lambda kv: -kv[1])
+    return Reading(tuple(l for l, _ in ordered), tuple(p for _, p in ordered), like.embedded, like.vector)
 
 
 def build_router(settings, prechecks: Sequence[Precheck] = ()) -> Router:

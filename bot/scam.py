@@ -21,7 +21,7 @@ quiet. `ScamResult.signals` names every matched signal, for logs and the CLI.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from bot.verifier import normalize_text
@@ -146,6 +146,8 @@ class ScamResult:
     signals: tuple[str, ...] = ()
     #: one-line explanations of the strongest demands, for the alert
     tips: tuple[str, ...] = ()
+    #: the strength of each group as it entered the score (the model reads these as features)
+    groups: Mapping[str, float] = field(default_factory=dict)
 
 
 def detect(text: str) -> ScamResult:
@@ -159,18 +161,18 @@ def detect(text: str) -> ScamResult:
         by_group.setdefault(signal.group, []).append(signal)
     demands = by_group.get("demand", [])
     demand = min(_DEMAND_CAP, sum(s.weight for s in demands[:2]))
-    score = (
-        max((s.weight for s in by_group.get("actor", [])), default=0.0)
-        + max((s.weight for s in by_group.get("request", [])), default=0.0)
-        + demand
-        + min(_PRESSURE_CAP, sum(s.weight for s in by_group.get("pressure", [])))
-        + sum(s.weight for s in by_group.get("hedge", []))
-    )
-    score = round(score, 2)
+    groups = {
+        "actor": max((s.weight for s in by_group.get("actor", [])), default=0.0),
+        "request": max((s.weight for s in by_group.get("request", [])), default=0.0),
+        "demand": demand,
+        "pressure": min(_PRESSURE_CAP, sum(s.weight for s in by_group.get("pressure", []))),
+        "hedge": sum(s.weight for s in by_group.get("hedge", [])),
+    }
+    score = round(sum(groups.values()), 2)
     names = tuple(s.name for group in GROUPS for s in by_group.get(group, []))
     tips = tuple(s.tip for s in demands if s.tip)[:2]
     pushed = "actor" in by_group or "request" in by_group or any(s.weight >= DECISIVE for s in demands)
-    return ScamResult(pushed and score >= THRESHOLD and demand >= MIN_DEMAND, score, names, tips)
+    return ScamResult(pushed and score >= THRESHOLD and demand >= MIN_DEMAND, score, names, tips, groups)
 
 
 def alert_text(result: ScamResult, brand: Mapping[str, str], extra_lines: tuple[str, ...] = ()) -> str:
@@ -182,3 +184,21 @@ def alert_text(result: ScamResult, brand: Mapping[str, str], extra_lines: tuple[
     lines.append(f"如已转账或泄露信息，请立即拨打 {brand.get('anti_fraud_hotline', '')} 反诈专线或报警 "
                  f"{brand.get('police', '')}。人工客服会优先处理你的消息。")
     return "\n".join(lines)
+
+
+#: Added to an alert when the contact named is official but the demand is one staff never make.
+EVEN_IF_REAL = "即使号码/工号/网址是真的，官方人员也绝不会索要验证码、密码、助记词，不会让你转账、共享屏幕或装远程软件——提这种要求的就是骗子，或者对方冒用了官方号码。"
+
+
+def victim_text(brand: Mapping[str, str], extra_lines: tuple[str, ...] = ()) -> str:
+    """After the fact (money sent, a code or password given): what to do now, in order."""
+    lines = ["别慌，现在按这个顺序做，越快越有机会挽回：",
+             "1. 立即停止付款，不要再回复、不要再联系对方，也不要再点对方发的任何链接；",
+             f"2. 马上拨打 {brand.get('police', '110')} 报警，并拨打全国反诈专线 {brand.get('anti_fraud_hotline', '96110')}；",
+             f"3. 拨打{brand.get('brand_name', '')}官方热线 {brand.get('hotline', '')}，申请冻结账户、拦截还没到账的款项；",
+             "4. 保留证据：聊天记录截图、转账记录、对方的电话/账号/链接，不要删除；",
+             "5. 立刻修改登录密码和支付密码，在「安全中心」下线陌生设备；如果泄露的是助记词，马上把资产转到新钱包；",
+             "6. 我们会：人工客服优先处理你的情况，协助冻结和调取交易记录，配合警方追查。",
+             *extra_lines]
+    return "\n".join(lines)
+

@@ -28,7 +28,7 @@ MAX_IDENTIFIERS = 10
 MAX_REPLY_BYTES = 1400
 
 KIND_NAMES = {"agent_id": "工号", "phone": "电话", "domain": "网址", "email": "邮箱",
-              "wechat_id": "微信号", "qq": "QQ号"}
+              "wechat_id": "微信号/公众号", "qq": "QQ号", "telegram": "Telegram 账号"}
 
 _BLANK = "\x00"  # replaces consumed spans; control characters never survive normalize_text
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -61,6 +61,10 @@ _AGENT_MORE = re.compile(r"\s*(?:、|,|/|和|及|与|跟|或)\s*(?:kf)?[\s_#:-]{
 _QQ = re.compile(r"(?<![a-z])(?:qq|扣扣|企鹅号)\s*(?:号码|号|群号?)?\s*(?:是|为|:)?\s*([1-9]\d{4,11})(?!\d)", re.I)
 _WECHAT = re.compile(r"(?<![a-z])(?:微信号?|wechat|weixin|vx|v信|wx|威信|薇信|公众号)\s*(?:号码|号|id)?\s*"
                      r"(?:的|是|为|:|搜索?)?\s*([a-z][a-z0-9_-]{5,29}|1[3-9]\d{9})(?![a-z0-9_-])", re.I)
+_TELEGRAM = re.compile(r"(?:(?:telegram|tg|电报|纸飞机|飞机)\s*(?:号|账号|id|用户名)?\s*(?:是|为|:|搜索?)?\s*@?"
+                       r"|t\.me/|(?<![a-z0-9_.@-])@)([a-z][a-z0-9_]{4,31})(?![a-z0-9_@.-])", re.I)
+# A handle typed bare ("demo_wallet_0fficial 是你们的吗"): letters with an underscore or a digit in it.
+_BARE_HANDLE = re.compile(r"(?<![a-z0-9_.@/-])([a-z](?=[a-z0-9_-]*[_0-9])[a-z0-9_-]{5,29})(?![a-z0-9_@.-])", re.I)
 _PHONE_RUN = re.compile(r"(?<![0-9a-z_+])(\+?\(?\d(?:[ \t\u3000()-]{0,2}\d){3,19})(?!\d)", re.I)
 _MONEY_AFTER = re.compile(r"\s*(?:元|块|万|千|百|%|rmb|usdt|人民币|美元|个|笔|次|天|年|月|分钟|秒)", re.I)
 _PHONE_CLASSES = (
@@ -76,7 +80,7 @@ _OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|�
 # Words that make a message with an identifier a question about who is behind it.
 _CUE = re.compile(r"官方|官网|客服|工作人员|人工|真的|真假|真实|是不是|是否|可信|靠谱|正规|骗|假的|假冒|冒充|仿冒|钓鱼"
                   r"|自称|说是|核实|核对|确认|查一下|查查|帮我查|安全吗|能信|可靠|有效|在职|你们|贵司|公司|来电|打来"
-                  r"|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法")
+                  r"|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guanfang|shibushi|zhende|kekao|official|legit|real|fake|scam")
 # What is left of a message that is only identifiers ("4008886688是吗"): it still asks to verify.
 _FILLER = re.compile(r"[\s\x00,.!?;:、。\"'()\[\]<>~-]+|请问|这个|那个|这|那|是|吗|呢|啊|吧|的|号码|电话|手机号?|网址"
                      r"|网站|邮箱|微信号?|查|一下|帮我|看看|呀|么|qq|和|或", re.I)
@@ -240,9 +244,11 @@ def _scan(text: str) -> _Scanner:
     scanner.emails()
     scanner.agents()
     scanner.pattern("qq", _QQ, str)
+    scanner.pattern("telegram", _TELEGRAM, str.lower)
     scanner.pattern("wechat_id", _WECHAT, str.lower)
     scanner.phones()
     scanner.domains()
+    scanner.pattern("wechat_id", _BARE_HANDLE, str.lower)
     return scanner
 
 
@@ -266,7 +272,7 @@ def verification_request(text: str) -> list[Identifier]:
     identifiers = _unique([i for i in scanner.found if not i.own])
     if not identifiers:
         return []
-    if any(i.kind == "agent_id" for i in identifiers) or _CUE.search(scanner.text):
+    if any(i.kind in ("agent_id", "telegram") for i in identifiers) or _CUE.search(scanner.text):
         return identifiers
     if not _FILLER.sub("", scanner.text):
         return identifiers  # the message is just the identifier(s): the user pasted it to check
@@ -387,12 +393,26 @@ def judge(ident: Identifier, registry: Registry) -> Verdict:
         return _judge_email(ident, registry)
     if ident.kind == "wechat_id":
         return _judge_by_table(ident, registry.wechat_ids, lambda i, t: _imitated(i, list(t.values())))
+    if ident.kind == "telegram":   # a handle made to look like the official account is a lookalike too
+        return _judge_by_table(ident, registry.telegram,
+                               lambda i, t: _imitated(i, [*t.values(), *registry.wechat_ids.values()]))
     return _judge_by_table(ident, registry.qq_numbers, lambda i, t: _nearest_by_digits(i.value, list(t)))
 
 
 def check(text: str, registry: Registry) -> list[Verdict]:
-    """Verdicts on the contacts the message asks about; [] if it asks about none."""
-    return [judge(i, registry) for i in verification_request(text)]
+    """Verdicts on the contacts the message asks about; [] if it asks about none.
+
+    A link or domain that is not official is always judged, whatever the wording: the user
+    may be about to open a phishing page ("wallet-examp1e.com 进去要输密码").
+    """
+    asked = verification_request(text)
+    if asked:
+        return [judge(i, registry) for i in asked]
+    identifiers = extract(text)
+    verdicts = [judge(i, registry) for i in identifiers if i.kind == "domain"]
+    if any(v.status != "official" for v in verdicts):
+        return [judge(i, registry) for i in identifiers]
+    return []
 
 
 # --- reply -----------------------------------------------------------------------------------------
@@ -409,7 +429,8 @@ def _display(kind: str, value: str, registry: Registry, named: bool = True) -> s
             area = 3 if value[1] in "12" else 4
             return f"{value[:area]}-{value[area:]}"
         return value
-    prefix = {"agent_id": "工号 ", "wechat_id": "微信号 ", "qq": "QQ "}.get(kind, "") if named else ""
+    prefix = {"agent_id": "工号 ", "wechat_id": "微信号 ", "qq": "QQ ", "telegram": "Telegram @"}.get(kind, "") \
+        if named else ""
     return prefix + value
 
 

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from bot import handoff as wording
 from bot.assign import Agent, pick_agent
 from bot.handoff import check_pickup, create_priority_session, send_handoff_notice
+from bot.masking import mask_text
 from bot.replies import Text, Transfer
 from handlers import Context
 
@@ -81,7 +82,7 @@ def priority_handoff(openid: str, text: str, ctx: Context) -> str:
         svc.outbox.enqueue(create_priority_session, openid, agent.account)
         svc.outbox.enqueue(send_handoff_notice, openid, asdict(agent), True, False, ctx.opened)
         return f"已为您优先转接人工客服 {agent.number}，请留意本对话。"
-    number = svc.best_effort(lambda: svc.storage.create_ticket(openid, text, priority=True, reason="scam_alert"), None)
+    number = svc.best_effort(lambda: svc.storage.create_ticket(openid, mask_text(text), priority=True, reason="scam_alert"), None)
     if number is None:
         return ""
     return f"已为您生成优先工单 {number}，客服上线后第一时间联系您。"
@@ -89,7 +90,7 @@ def priority_handoff(openid: str, text: str, ctx: Context) -> str:
 
 def take_ticket(openid: str, text: str, ctx: Context):
     svc = ctx.services
-    number = svc.best_effort(lambda: svc.storage.create_ticket(openid, text, reason="left_message"), None)
+    number = svc.best_effort(lambda: svc.storage.create_ticket(openid, mask_text(text), reason="left_message"), None)
     _set_awaiting(openid, ctx, None)
     svc.best_effort(lambda: svc.storage.session_ended(openid), None)
     ctx.notes["route"] = "ticket"

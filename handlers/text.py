@@ -8,6 +8,7 @@ still comes).
 from __future__ import annotations
 
 from bot.decision import Conversation
+from bot.masking import mask_text
 from handlers import Context, on_message
 from handlers.handoff import rating_of, take_rating, take_ticket
 from handlers.routes import answer_decision
@@ -35,7 +36,7 @@ def answer_text(openid: str, text: str, ctx: Context):
 
 def _history_entry(text: str, decision, route: str) -> dict:
     """What the agent sees of this message later (python -m bot handoff show)."""
-    entry = {"text": text[:300], "route": route}
+    entry = {"text": mask_text(text[:300]), "route": route}
     if decision.faq_id:
         entry["faq_id"] = decision.faq_id
     if decision.verdicts:

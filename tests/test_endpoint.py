@@ -164,7 +164,8 @@ def test_media_gets_friendly_answer_with_capabilities(served, kind, word):
 
 def test_location_and_link(served):
     assert "位置" in _reply(served, build.location(USER))["Content"]
-    assert "链接" in _reply(served, build.link(USER, "https://news.example.org/a", title="新闻"))["Content"]
+    checked = _reply(served, build.link(USER, "https://news.example.org/a", title="新闻"))["Content"]
+    assert "核实结果" in checked and "news.example.org" in checked and "不是示例钱包的官方网址" in checked
 
 
 def test_subscribe_welcomes_and_lists_what_the_bot_does(served):

@@ -40,20 +40,29 @@ def test_route_jsonl_answers_every_line_in_order():
     done = bot("route", "--jsonl", stdin="\n".join(lines) + "\n")
     assert done.returncode == 0, done.stderr
     out = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [d["route"] for d in out] == ["faq", "greeting", "handoff", "fallback", "greeting", "faq"]
+    assert [d["route"] for d in out] == ["faq", "greeting", "handoff", "fallback", "fallback", "faq"]
     assert out[0]["faq_id"] == "account_frozen" and out[5]["faq_id"] == "withdraw_failed"
 
 
-def test_route_jsonl_dialogue_carries_the_conversation(tmp_path):
-    faq = write_corpus(tmp_path / "faq", {"a.json": {"entries": [
-        entry("fee_one", ["提现", "手续费"]), entry("time_one", ["提现", "到账时间"])]}})
-    done = bot("route", "--jsonl", "--dialogue", stdin="提现\n2\n", BOT_FAQ_DIR=str(faq))
+def test_route_jsonl_dialogue_carries_the_conversation():
+    done = bot("route", "--jsonl", "--dialogue", stdin="提现一直失败\n那要多久\n")
     assert done.returncode == 0, done.stderr
     first, second = (json.loads(line) for line in done.stdout.splitlines())
-    assert first["route"] == "clarify" and len(first["choices"]) == 2
-    assert second["route"] == "faq" and second["faq_id"] == first["choices"][1]
-    alone = bot("route", "--jsonl", stdin="提现\n2\n", BOT_FAQ_DIR=str(faq))
+    assert first["faq_id"] == second["faq_id"] == "withdraw_failed"
+    alone = bot("route", "--jsonl", stdin="提现一直失败\n那要多久\n")
     assert json.loads(alone.stdout.splitlines()[1])["route"] == "fallback"
+
+
+def test_route_dialogue_keeps_each_users_conversation_apart():
+    turns = [{"user": "a", "text": "提现一直失败"}, {"user": "b", "text": "今天天气怎么样"},
+             {"user": "a", "text": "那要多久"}, {"user": "b", "text": "给我讲个笑话"},
+             {"user": "a", "text": "谢谢"}]
+    done = bot("route", "--dialogue", stdin="".join(json.dumps(t, ensure_ascii=False) + "\n" for t in turns))
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [d["route"] for d in out] == ["faq", "fallback", "faq", "handoff", "greeting"]
+    assert out[0]["faq_id"] == out[2]["faq_id"] == "withdraw_failed"    # the follow-up keeps a's topic
+    assert set(out[0]) == set(json.loads(bot("route", "提现失败").stdout))  # the same shape as route
 
 
 def test_route_without_a_message_is_a_usage_error():
@@ -79,13 +88,27 @@ def test_faq_check_names_file_and_entry_and_fails(tmp_path):
     assert "2 个错误" in done.stdout
 
 
-def test_faq_try_shows_candidates_scores_and_reasons():
+def test_faq_try_shows_probabilities_nearest_examples_and_the_route():
     done = bot("faq", "try", "体现失败")
     assert done.returncode == 0, done.stderr
-    assert "1. withdraw_failed" in done.stdout
-    assert "keyword-pinyin:提现失败" in done.stdout
-    assert "ti xian shi bai" in done.stdout
+    assert "1. withdraw_failed  概率" in done.stdout
+    assert "最像的例句：" in done.stdout
+    assert "ti xian si bai" in done.stdout
     assert "机器人会：faq（withdraw_failed）" in done.stdout
+
+
+def test_faq_eval_scores_a_labelled_file(tmp_path):
+    rows = [{"text": "提现一直失败", "route": "faq", "faq_id": "withdraw_failed", "style": "plain"},
+            {"text": "转人工", "route": "handoff", "style": "plain"},
+            {"text": "今天天气怎么样", "route": "faq", "faq_id": "withdraw_failed", "style": "odd"}]
+    path = tmp_path / "mine.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    done = bot("faq", "eval", str(path), "--misses", "5")
+    assert done.returncode == 0, done.stderr
+    assert "route+FAQ accuracy 0.667 (2/3)" in done.stdout
+    assert "odd" in done.stdout and "withdraw_failed → fallback" in done.stdout
+    path.write_text('{"text": "x"}\n', encoding="utf-8")
+    assert bot("faq", "eval", str(path)).returncode == 2
 
 
 def test_faq_unmatched_lists_masked_messages_by_count(redis_server, redis_client):

@@ -139,11 +139,34 @@ def test_control_characters_are_refused(tmp_path):
 
 
 def test_keyword_claimed_by_two_entries_is_a_warning(tmp_path):
-    found = problems_for(tmp_path, {"a.json": {"entries": [entry("first_one", ["提现"]), entry("second_one", ["取钱"])]},
-                                    "s.json": {"synonyms": {"提现": ["取钱"]}}})
+    found = problems_for(tmp_path, {"a.json": {"entries": [entry("first_one", ["提现"]), entry("second_one", ["提 现！"])]}})
     assert not [p for p in found if p.severity == ERROR]
     problem = only(found, WARNING)
     assert problem.entry == "second_one" and "first_one" in problem.message
+
+
+def test_an_example_under_two_intents_is_a_warning(tmp_path):
+    found = problems_for(tmp_path, {"a.json": {"entries": [entry("first_one", ["提现"], examples=["钱转不出去"])]},
+                                    "i.json": {"intents": [{"id": "out_of_scope", "route": "fallback",
+                                                            "examples": ["钱转不出去？", "天气"]}]}})
+    problem = only(found, WARNING)
+    assert problem.entry == "out_of_scope" and "first_one" in problem.message
+
+
+def test_intents_and_hard_negatives_load_and_bad_ones_are_errors(tmp_path):
+    faq = write_corpus(tmp_path / "faq", {
+        "a.json": {"entries": [entry("first_one", ["提现"], examples=["钱转不出去"])]},
+        "i.json": {"intents": [{"id": "handoff", "route": "handoff", "examples": ["转人工"]}],
+                   "hard_negatives": [{"text": "客服电话多少", "intent": "first_one"}]}})
+    corpus = load_corpus(faq, BRAND, strict=True)
+    assert corpus.route_of("handoff") == "handoff" and corpus.route_of("first_one") == "faq"
+    assert set(corpus.labelled_texts()) >= {("钱转不出去", "first_one"), ("转人工", "handoff"),
+                                            ("客服电话多少", "first_one"), ("提现", "first_one")}
+    (faq / "j.json").write_text(json.dumps({"hard_negatives": [{"text": "x", "intent": "no_such"}]}), encoding="utf-8")
+    assert "no_such" in only(check(faq, BRAND)).message
+    (faq / "j.json").write_text(json.dumps({"intents": [{"id": "bad", "route": "nowhere", "examples": ["x"]}]}),
+                                encoding="utf-8")
+    assert only(check(faq, BRAND)).file.endswith("j.json")
 
 
 def test_a_synonym_of_two_words_is_an_error(tmp_path):
@@ -179,7 +202,8 @@ def test_disabled_entries_are_not_matched(tmp_path):
     faq = write_corpus(tmp_path / "faq", {"a.json": {"entries": [entry("on_one", ["提现"]),
                                                                  entry("off_one", ["冻结"], enabled=False)]}})
     corpus = load_corpus(faq, BRAND)
-    assert "off_one" not in corpus and corpus.match("冻结") == []
+    assert "off_one" not in corpus
+    assert {label for _, label in corpus.labelled_texts()} == {"on_one"}
 
 
 # --- hot reload ---------------------------------------------------------------------------------

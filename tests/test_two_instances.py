@@ -61,12 +61,12 @@ def test_dialogue_state_follows_the_user(pair):
     fake, a, b, storage, env = pair
     to_a, to_b = pushers(a, b)
     user = "oTwoDialogue0000000000000001"
-    clarify = to_a.decode_reply(to_a.push(build.text(user, "密码")))
-    assert "回复数字" in clarify["Content"], clarify        # a clarification, stored in Redis
-    offered = clarify["Content"].split("\n")[1].split(". ", 1)[1]
-    answer = to_b.decode_reply(to_b.push(build.text(user, "1")))
-    assert answer["MsgType"] == "text" and "回复数字" not in answer["Content"]
-    assert "密码" in answer["Content"] and offered
+    first = to_a.decode_reply(to_a.push(build.text(user, "提现一直失败")))
+    assert "提现" in first["Content"], first                 # an answer; its topic is stored in Redis
+    follow = to_b.decode_reply(to_b.push(build.text(user, "那要多久")))
+    assert follow["MsgType"] == "text" and follow["Content"].startswith(first["Content"][:20])
+    fresh = to_b.decode_reply(to_b.push(build.text("oTwoDialogue0000000000000002", "那要多久")))
+    assert not fresh["Content"].startswith(first["Content"][:20])   # no topic: not read as a follow-up
 
 
 def test_tickets_and_token_are_shared(pair):

@@ -12,3 +12,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
+# Train the intent model for the shipped corpus now (cached under var/model/ by corpus version), so no
+# gunicorn worker ever has to: the first time embeds every example once (about a minute on 2 cores).
+.venv/bin/python -m bot faq train

@@ -1,7 +1,9 @@
 """`python -m bot faq …`: staff tools for the FAQ corpus.
 
-    python -m bot faq check              validate every file; exit 1 if there are errors
-    python -m bot faq try "提现失败"       top candidates with scores and why, and the route taken
+    python -m bot faq check              validate every file and the examples; exit 1 if there are errors
+    python -m bot faq try "提现失败"       top intents with probabilities, nearest examples, the route taken
+    python -m bot faq eval FILE.jsonl     score the bot on labelled messages (by route, by style, confusions)
+    python -m bot faq train               train the model for the corpus now (tools/setup.sh runs it)
     python -m bot faq unmatched --top 20  the most frequent unmatched messages (masked), from Redis
 
 `--dir` and `--brand` default to BOT_FAQ_DIR and BOT_BRAND_FILE.
@@ -24,6 +26,16 @@ def register(subparsers) -> None:
     attempt.add_argument("--top", type=int, default=5, help="how many candidates (default 5)")
     _paths(attempt)
     attempt.set_defaults(func=run_try)
+
+    train = commands.add_parser("train", help="train the model for the corpus now (setup runs it; the bot loads it)")
+    _paths(train)
+    train.set_defaults(func=run_train)
+
+    evaluate = commands.add_parser("eval", help="score the bot on a labelled JSON-lines file")
+    evaluate.add_argument("file", help='JSON lines: {"text": …, "route": …, "faq_id": …, "style": …}')
+    evaluate.add_argument("--misses", type=int, default=0, help="also list this many misses")
+    _paths(evaluate)
+    evaluate.set_defaults(func=run_eval)
 
     unmatched = commands.add_parser("unmatched", help="the most frequent messages nothing matched")
     unmatched.add_argument("--top", type=int, default=20, help="how many (default 20)")
@@ -50,9 +62,13 @@ def run_check(args) -> int:
     settings = _settings(args)
     problems = check(settings.BOT_FAQ_DIR, settings.BOT_BRAND_FILE)
     errors = [p for p in problems if p.severity == ERROR]
+    files = len(corpus_files(settings.BOT_FAQ_DIR))
+    if not errors:
+        from bot.understanding.checks import example_problems
+
+        problems += example_problems(load_corpus(settings.BOT_FAQ_DIR, settings.BOT_BRAND_FILE))
     for problem in sorted(problems, key=lambda p: p.severity != ERROR):
         print(problem)
-    files = len(corpus_files(settings.BOT_FAQ_DIR))
     if errors:
         print(f"\n{len(errors)} 个错误，{len(problems) - len(errors)} 个警告（{files} 个文件）。"
               "有错误的问答不会生效；机器人运行中会继续使用上一次正确的版本。")
@@ -64,27 +80,78 @@ def run_check(args) -> int:
     return 0
 
 
-def run_try(args) -> int:
-    from bot.normalize import normalize, pinyin_tokens
+def _router(args):
     from bot.router import build_router, default_prechecks
 
     settings = _settings(args)
-    router = build_router(settings, prechecks=default_prechecks(settings))
+    return build_router(settings, prechecks=default_prechecks(settings))
+
+
+def run_try(args) -> int:
+    from bot.normalize import normalize
+    from bot.understanding.text import syllables
+
+    router = _router(args)
     corpus = router.source.get()
-    canonical = corpus.matcher.canonical(args.text)
+    model = corpus.model
+    reading = router.read(args.text)
+    vector = reading.vector if reading.vector is not None else model.embed(args.text)
     print(f"消息：{args.text}")
-    print(f"归一化：{normalize(args.text)}  →  同义词替换后：{canonical}")
-    print(f"拼音：{' '.join(pinyin_tokens(canonical))}")
-    candidates = corpus.match(args.text, limit=args.top)
-    if not candidates:
-        print("\n没有匹配到任何问答。")
-    for rank, candidate in enumerate(candidates, 1):
-        print(f"\n{rank}. {candidate.faq_id}  {candidate.score:.1f} 分  {candidate.question}")
-        print(f"   原因：{'，'.join(candidate.reasons)}")
+    print(f"归一化：{normalize(args.text)}    拼音：{' '.join(syllables(args.text))}")
+    how = "字符/拼音分类器 + 句向量" if reading.embedded else "字符/拼音分类器（足够确定，未算句向量）"
+    print(f"判断方式：{how}")
+    for rank, (label, prob) in enumerate(reading.ranked(limit=args.top), 1):
+        title = corpus.question(label) if label in corpus else f"（{corpus.route_of(label)}）"
+        print(f"\n{rank}. {label}  概率 {prob:.1%}  {title}")
+        for text, _, similarity in model.nearest(vector, k=2, label=label):
+            print(f"   最像的例句：{text}（相似度 {similarity:.2f}）")
     decision, _ = router.route(args.text)
     target = f"（{decision.faq_id}）" if decision.faq_id else ""
     print(f"\n机器人会：{decision.route}{target}")
     print("回复：" + decision.reply.replace("\n", "\n      "))
+    return 0
+
+
+def run_train(args) -> int:
+    import time
+
+    from bot.faq import load_corpus
+
+    settings = _settings(args)
+    corpus = load_corpus(settings.BOT_FAQ_DIR, settings.BOT_BRAND_FILE)
+    started = time.perf_counter()
+    model = corpus.model
+    print(f"模型就绪：{len(model.labels)} 个意图，{len(model.example_texts)} 条例句，"
+          f"用时 {time.perf_counter() - started:.1f} 秒（已训练过的语料直接读取）。")
+    return 0
+
+
+def run_eval(args) -> int:
+    from bot.understanding.evaluation import evaluate, read_rows
+
+    try:
+        rows = read_rows(args.file)
+    except (OSError, ValueError) as exc:
+        print(f"读不了 {args.file}：{exc}")
+        return 2
+    bad = [i for i, r in enumerate(rows, 1) if "text" not in r or "route" not in r
+           or (r["route"] == "faq" and not r.get("faq_id"))]
+    if bad:
+        print(f"第 {bad[0]} 行缺少 text / route（FAQ 行还要 faq_id）")
+        return 2
+    from bot.understanding.evaluation import evaluate_safety
+
+    router = _router(args)
+    report = evaluate(router, rows)
+    print("\n".join(report.lines()))
+    if any("label" in r for r in rows):      # a safety set: scam alerts and verdicts too
+        safety = evaluate_safety(router, rows)
+        print("\n" + "\n".join(safety.lines()))
+        misses = safety.misses
+    else:
+        misses = report.misses
+    for text, want, got in misses[:args.misses]:
+        print(f"  ✗ {want} → {got}: {text}")
     return 0
 
 

@@ -1,13 +1,5 @@
-"""FAQ test support shared by the tests and benchmarks/bench_matcher.py.
+"""FAQ test support shared by the tests and benchmarks.
 
-* `load_labelled` reads labelled_messages.jsonl ({"text", "expect", "split"}).
-* `evaluate` runs a predictor over the labelled messages and returns the figures:
-  top-1 accuracy (the answer, or the first choice of a clarification, is the
-  expected id / route) and the confident-wrong rate (a direct FAQ answer that
-  is not the expected one: the costly mistake).
-* `router_predictor` / `keyword_contains_predictor`: our router, and the WeChat
-  console's auto-reply (first rule whose keyword the message contains, answered
-  outright; no match means no reply, counted as fallback).
 * `synthetic_entries` builds a large corpus of plausible wallet FAQs for scale tests.
 * `entry` / `write_corpus` write small corpora into temporary directories.
 """
@@ -15,94 +7,11 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
-LABELLED = Path(__file__).with_name("labelled_messages.jsonl")
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHIPPED_FAQ = ROOT / "faq_data"
 SHIPPED_BRAND = ROOT / "config" / "brand.json"
-
-#: (prediction, confident): prediction is an FAQ id or a route name.
-Prediction = tuple[str, bool]
-
-
-def load_labelled(path: Path = LABELLED, split: str | None = None) -> list[dict]:
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in rows if split is None or r.get("split") == split]
-
-
-@dataclass(frozen=True)
-class Figures:
-    total: int
-    correct: int
-    confident_wrong: int
-    faq_total: int
-    faq_correct: int
-    misses: tuple[tuple[str, str, str], ...]
-
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.total if self.total else 0.0
-
-    @property
-    def confident_wrong_rate(self) -> float:
-        return self.confident_wrong / self.total if self.total else 0.0
-
-    @property
-    def faq_accuracy(self) -> float:
-        return self.faq_correct / self.faq_total if self.faq_total else 0.0
-
-    def line(self, name: str) -> str:
-        return (f"{name:<28} top-1 {self.accuracy:6.1%}  confident-wrong {self.confident_wrong_rate:6.1%}  "
-                f"FAQ-only top-1 {self.faq_accuracy:6.1%}  (n={self.total})")
-
-
-NON_FAQ = {"handoff", "greeting", "fallback"}
-
-
-def evaluate(predict: Callable[[str], Prediction], rows: Iterable[dict]) -> Figures:
-    total = correct = wrong = faq_total = faq_correct = 0
-    misses = []
-    for row in rows:
-        prediction, confident = predict(row["text"])
-        hit = prediction == row["expect"]
-        total += 1
-        correct += hit
-        wrong += confident and not hit
-        if row["expect"] not in NON_FAQ:
-            faq_total += 1
-            faq_correct += hit
-        if not hit:
-            misses.append((row["text"], row["expect"], prediction))
-    return Figures(total, correct, wrong, faq_total, faq_correct, tuple(misses))
-
-
-def router_predictor(router) -> Callable[[str], Prediction]:
-    """Each message on a fresh conversation; a clarification counts by its first choice."""
-    def predict(text: str) -> Prediction:
-        decision, _ = router.route(text)
-        if decision.route == "faq":
-            return decision.faq_id, True
-        if decision.route == "clarify":
-            return decision.choices[0], False
-        return decision.route, False
-    return predict
-
-
-def keyword_contains_predictor(entries: Iterable) -> Callable[[str], Prediction]:
-    """WeChat console auto-reply: the first entry with a keyword the raw message contains."""
-    rules = [(e.id, [k.lower() for k in e.keywords]) for e in entries if e.enabled]
-
-    def predict(text: str) -> Prediction:
-        lowered = text.lower()
-        for faq_id, keywords in rules:
-            if any(k in lowered for k in keywords):
-                return faq_id, True
-        return "fallback", False
-    return predict
-
 
 _OBJECTS = ("银行卡", "信用卡", "零钱", "红包", "优惠券", "积分", "会员", "话费", "水电费", "燃气费", "公交卡",
             "收款码", "付款码", "理财", "基金", "保险", "分期", "发票", "亲情卡", "小程序", "医保卡", "油卡",

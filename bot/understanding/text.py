@@ -1,0 +1,51 @@
+"""What the model reads of a message: one canonical text, its pinyin, and its clauses.
+
+`model_text` is `bot.normalize.normalize` that keeps emoji (a lone 👍 is an
+acknowledgement, a lone 😂 is not a question), so the classifier sees what a
+user wrote minus the noise: full-width folded, traditional characters turned
+simplified, lower case, punctuation and spaces dropped. `embed_text` is the
+lighter form given to the sentence embedder, which reads spaces and
+punctuation well. `syllables` is the loose pinyin (zh/z, -ng/-n folded) that
+makes 体现 and 提现, or "tixian" and 提现, the same to the model.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from bot.normalize import clauses, loose_syllable, normalize, pinyin_tokens, to_simplified
+
+__all__ = ["model_text", "embed_text", "syllables", "clauses", "normalize"]
+
+_EMOJI_NOISE = re.compile("[\u200d\ufe0e\ufe0f\U0001f3fb-\U0001f3ff]")
+_SPACES = re.compile(r"\s+")
+#: Only the start of a very long message is read: enough for any real question.
+MAX_CHARS = 400
+
+
+def _keep(char: str) -> bool:
+    if char.isalnum():
+        return True
+    return unicodedata.category(char) == "So"   # emoji and other symbols
+
+
+@lru_cache(maxsize=8192)
+def model_text(text: str) -> str:
+    """Canonical text for the classifier: normalised, emoji kept (skin tones and joiners dropped)."""
+    text = unicodedata.normalize("NFKC", (text or "")[:MAX_CHARS])
+    text = _EMOJI_NOISE.sub("", to_simplified(text).lower())
+    return "".join(c for c in text if _keep(c) and c != "_")
+
+
+@lru_cache(maxsize=8192)
+def embed_text(text: str) -> str:
+    """The message for the sentence embedder: simplified, half-width, spaces collapsed."""
+    text = unicodedata.normalize("NFKC", (text or "")[:MAX_CHARS])
+    return _SPACES.sub(" ", to_simplified(text)).strip()
+
+
+@lru_cache(maxsize=8192)
+def syllables(text: str) -> tuple[str, ...]:
+    """Loose toneless pinyin of the message (Latin pinyin segmented; other words kept whole)."""
+    return tuple(loose_syllable(t) if t.isalpha() else t for t in pinyin_tokens(normalize(text)))

