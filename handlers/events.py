@@ -1,4 +1,5 @@
-"""Events: subscribe (with or without a QR scene), unsubscribe, menu CLICK/VIEW, SCAN, LOCATION."""
+"""Events: subscribe (with or without a QR scene), unsubscribe, SCAN, LOCATION, and the custom menu's
+buttons: CLICK, VIEW, mini-programs, code scans, photo and location pickers."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-from bot.decision import RouteDecision
+from bot.decision import Conversation, RouteDecision
 from bot.masking import mask_openid
 from bot.replies import Text
 from config.settings import PROJECT_ROOT
@@ -86,4 +87,42 @@ def view(message, ctx: Context):
 def location_report(message, ctx: Context):
     # Reported every few seconds while the chat is open, when the account asks for it: never answer.
     ctx.notes["route"] = "location_report"
+    return None
+
+
+@on_event("view_miniprogram")
+def view_miniprogram(message, ctx: Context):
+    ctx.notes["route"] = "view"
+    return None
+
+
+#: What a scanned code that is no contact or link gets (scancode_waitmsg waits for an answer).
+SCANNED_TEXT = ("已收到扫码内容：{result}\n里面没有网址、电话或客服工号，无需核验。"
+                "如果是别人让您扫的“客服”“退款”二维码，请先不要操作，把对方的网址、电话或工号发给我核验。")
+
+
+@on_event("scancode_push")
+@on_event("scancode_waitmsg")
+def scan_code(message, ctx: Context):
+    """A code scanned with the menu's scan button: a link or contact in it is checked at once
+    (fake "customer service" QR codes are a common scam); anything else is acknowledged."""
+    result = str((message.scan_code_info or {}).get("ScanResult") or "").strip()
+    if result:
+        decision, _ = ctx.services.router.route(result, Conversation(), now=ctx.now)
+        if decision.route in ("verify", "scam_alert"):  # never a transfer: events are not transferred
+            return answer_decision(decision, message.source, result, ctx, session=None)
+    ctx.notes["route"] = "scan_code"
+    if message.event == "scancode_push" or not result:  # WeChat's client shows the result itself
+        return None
+    return Text(SCANNED_TEXT.format(result=result[:200]))
+
+
+@on_event("pic_sysphoto")
+@on_event("pic_photo_or_album")
+@on_event("pic_weixin")
+@on_event("location_select")
+def picker(message, ctx: Context):
+    """The photo and location pickers: what the user picks arrives next as an ordinary image or
+    location message, which gets the answer; the picker's own event gets "success"."""
+    ctx.notes["route"] = "picker"
     return None
