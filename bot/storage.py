@@ -43,6 +43,8 @@ key                                TTL         what
 ``{p}:tickets``                    none        stream of every ticket created (the record)
 ``{p}:ticket:{number}``            90 days     hash: ticket status, openid, text, times
 ``{p}:tickets:open``               none        sorted set: open ticket numbers (priority first)
+``{p}:pickup:missed``              none        sorted set: users whose pickup timed out with no
+                                               agent online -> when (told when one comes online)
 ``{p}:agentstats:{account}``       none        hash: sessions, wait_total, ratings
 ``{p}:ratings``                    none        stream: every satisfaction rating
 =================================  ==========  ===============================================
@@ -505,6 +507,17 @@ class Storage:
             if status in ("closed", "replied"):
                 pipe.zrem(self.key("tickets", "open"), number)
             pipe.execute()
+
+    def missed_pickup(self, openid: str) -> None:
+        self.redis.zadd(self.key("pickup", "missed"), {openid: int(time.time())})
+
+    def take_missed_pickups(self) -> list[str]:
+        """The users whose pickup timed out while nobody was online, once each."""
+        with self.redis.pipeline() as pipe:
+            pipe.zrange(self.key("pickup", "missed"), 0, -1)
+            pipe.delete(self.key("pickup", "missed"))
+            members, _ = pipe.execute()
+        return [m.decode() for m in members]
 
     def record_rating(self, openid: str, account: str, score: int, session_since: str = "") -> None:
         with self.redis.pipeline() as pipe:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from bot.masking import mask_openid
 from bot.replies import Text
 from config.settings import PROJECT_ROOT
 from handlers import Context, on_event
-from handlers.copy import welcome
+from handlers.copy import capabilities, welcome
 from handlers.routes import answer_decision
 from handlers.text import answer_text
 
@@ -74,7 +75,32 @@ def click(message, ctx: Context):
     if "faq" in action:
         decision = ctx.services.router.answer(action["faq"])
         return answer_decision(decision, message.source, message.key, ctx)
+    if "topics" in action:
+        return topics(message.source, action, ctx)
     return answer_text(message.source, action["text"], ctx)
+
+
+#: The router takes a one-digit answer to a numbered list.
+MOST_TOPICS = 9
+
+
+def topics(openid: str, action: dict, ctx: Context):
+    """A numbered list of FAQ questions; the user's number (within the router's CHOICE_TTL) gets
+    the answer, exactly as after a clarification."""
+    svc = ctx.services
+    corpus = svc.router.source.get()
+    ids = [faq_id for faq_id in action["topics"] if faq_id in corpus][:MOST_TOPICS]
+    ctx.notes["route"] = "menu_topics"
+    if not ids:  # every listed entry went away in an edit: say what the bot can do instead
+        return Text(capabilities(svc.brand))
+    lines = [action.get("head", "")] + [f"{n}. {corpus.question(faq_id)}" for n, faq_id in enumerate(ids, 1)]
+    conversation, _ = ctx.user or (svc.best_effort(lambda: svc.storage.load_conversation(openid), None), None)
+    if conversation is not None:
+        offered = replace(conversation, pending_choices=tuple(ids), choices_at=ctx.now, fallbacks_in_row=0,
+                          human_offered=False)
+        entry = {"text": "[菜单] " + action.get("head", "")[:40], "route": "menu_topics"}
+        ctx.write(lambda pipe: svc.storage.save_turn(openid, offered, entry, pipe))
+    return Text("\n".join(line for line in lines if line))
 
 
 @on_event("view")
