@@ -167,6 +167,20 @@ class Storage:
     def touch_kf_session(self, openid: str, ttl: int = KF_SESSION_TTL, pipe=None) -> None:
         (pipe or self.redis).expire(self.key("kf", openid), ttl)
 
+    def clear_all(self, batch: int = 500) -> int:
+        """Delete every key under the prefix (the demo's --reset); returns how many."""
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix) + ":*"
+        deleted = 0
+        keys = []
+        for key in self.redis.scan_iter(match=pattern, count=batch):
+            keys.append(key)
+            if len(keys) >= batch:
+                deleted += self.redis.unlink(*keys)
+                keys.clear()
+        if keys:
+            deleted += self.redis.unlink(*keys)
+        return deleted
+
     # --- a user's whole state (unsubscribe) -----------------------------------------------------
     def clear_user(self, openid: str) -> None:
         with self.redis.pipeline() as pipe:
