@@ -7,6 +7,7 @@ import random
 import re
 import time
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -59,6 +60,16 @@ def stack(redis_server, tmp_path_factory):
     fake.stop()
 
 
+#: Hostile variants of real pushes: still refused through gunicorn, in either mode.
+HOSTILE = {
+    "scancode_waitmsg.wechatpy1.xml": ("<ScanType><![CDATA[qrcode]]></ScanType>",
+                                       "<ScanType><ScanType>qrcode</ScanType></ScanType>"),
+    "pic_weixin.wechatpy1.xml": ("<item>", "<item><PicMd5Sum>0</PicMd5Sum></item>" * 21 + "<item>"),
+    "masssendjobfinish.wechatpy1.xml": ("<ArticleIdx>1</ArticleIdx>", "<A><B><C><D><E>1</E></D></C></B></A>"),
+    "text.wechatpy1.xml": ("<xml>", '<!DOCTYPE xml [<!ENTITY e "x">]><xml><E>&e;</E>'),
+}
+
+
 def test_every_documented_kind_has_a_fixture():
     assert DOCUMENTED <= {kind_of(p) for p in FIXTURES}
 
@@ -87,3 +98,17 @@ def test_every_real_push_gets_200_and_an_answer_wechat_accepts(stack, mode):
     assert "www.qq.com" in answers["scancode_waitmsg.werobot2.xml"]["Content"]
     log = (var / "logs" / "gunicorn.log").read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in log and "handler failed" not in log
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_nesting_abuse_floods_and_entities_are_still_400(stack, mode, name):
+    bot, _ = stack
+    pusher = Pusher(bot.callback_url, TOKEN, APP_ID, AES_KEY if mode == "safe" else "", mode=mode)
+    old, new = HOSTILE[name]
+    xml = fresh((FIXTURES[0].parent / name).read_text(encoding="utf-8"), "oFixtureHostile0000000000001", 1)
+    assert old in xml
+    hostile = xml.replace(old, new, 1)
+    assert pusher.push(hostile).status_code == 400
+    if "ENTITY" not in hostile:  # well-formed: refused for its shape, not as broken XML
+        ElementTree.fromstring(hostile)
