@@ -43,7 +43,7 @@ key                                TTL         what
 ``{p}:tickets``                    none        stream of every ticket created (the record)
 ``{p}:ticket:{number}``            90 days     hash: ticket status, openid, text, times
 ``{p}:tickets:open``               none        sorted set: open ticket numbers (priority first)
-``{p}:pickup:missed``              none        sorted set: users whose pickup timed out with no
+``{p}:pickup:missed``              1800 s      sorted set: users whose pickup timed out with no
                                                agent online -> when (told when one comes online)
 ``{p}:agentstats:{account}``       none        hash: sessions, wait_total, ratings
 ``{p}:ratings``                    none        stream: every satisfaction rating
@@ -522,8 +522,12 @@ class Storage:
                 pipe.zrem(self.key("tickets", "open"), number)
             pipe.execute()
 
-    def missed_pickup(self, openid: str) -> None:
-        self.redis.zadd(self.key("pickup", "missed"), {openid: int(time.time())})
+    def missed_pickup(self, openid: str, ttl: int = KF_SESSION_TTL) -> None:
+        """Remember to tell the user when an agent is online (only while they may still be waiting)."""
+        with self.redis.pipeline() as pipe:
+            pipe.zadd(self.key("pickup", "missed"), {openid: int(time.time())})
+            pipe.expire(self.key("pickup", "missed"), ttl)
+            pipe.execute()
 
     def take_missed_pickups(self) -> list[str]:
         """The users whose pickup timed out while nobody was online, once each."""
