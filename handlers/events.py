@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.decision import Conversation, RouteDecision
 from bot.masking import mask_openid
-from bot.replies import Text
+from bot.replies import Text, Transfer
 from config.settings import PROJECT_ROOT
 from handlers import Context, on_event
 from handlers.copy import capabilities, welcome
@@ -60,6 +60,11 @@ def unsubscribe(message, ctx: Context):
     return None
 
 
+#: A click that hands the user to a person. WeChat ignores a transfer in reply to an event (protocol
+#: doc §3), so it is said in words; the waiting session the handoff recorded transfers the next message.
+HANDOFF_BY_MENU = "好的，正在为您转接人工客服。请直接发送您要咨询的问题，客服会在这里回复您。"
+
+
 @on_event("click")
 def click(message, ctx: Context):
     action = menu()["clicks"].get(message.key or "")
@@ -69,15 +74,16 @@ def click(message, ctx: Context):
         return Text(welcome(ctx.services.brand))
     if "reply" in action:
         return Text(action["reply"])
-    if "route" in action:
-        decision = RouteDecision(route=action["route"], reply="")
-        return answer_decision(decision, message.source, message.key, ctx)
-    if "faq" in action:
-        decision = ctx.services.router.answer(action["faq"])
-        return answer_decision(decision, message.source, message.key, ctx)
     if "topics" in action:
         return topics(message.source, action, ctx)
-    return answer_text(message.source, action["text"], ctx)
+    if "route" in action:
+        reply = answer_decision(RouteDecision(route=action["route"], reply=""), message.source, message.key, ctx)
+    elif "faq" in action:  # asked from the menu: answered even while an agent holds the session
+        reply = answer_decision(ctx.services.router.answer(action["faq"]), message.source, message.key, ctx,
+                                session=None)
+    else:
+        reply = answer_text(message.source, action["text"], ctx)
+    return Text(HANDOFF_BY_MENU) if isinstance(reply, Transfer) else reply
 
 
 #: The router takes a one-digit answer to a numbered list.

@@ -86,11 +86,12 @@ def test_every_menu_button_does_something_useful(s, key):
         time.sleep(1.1 * attempt)  # in the same second it would be a retry of the first (sender + time)
         reply = s.fake.user_event(user, "CLICK", key=key)
         assert reply is not None
-        if MENU["clicks"][key].get("route") == "handoff":
-            assert reply["MsgType"] == "transfer_customer_service"
-            s.fake.wait_for_sent(user, 1, timeout=15)
-            return
         assert reply["MsgType"] == "text" and FALLBACK not in reply["Content"] and len(reply["Content"]) > 20
+    if MENU["clicks"][key].get("route") == "handoff":  # the next message reaches WeChat's queue, and an agent
+        assert "转接" in s.fake.wait_for_sent(user, 1, timeout=15)[0]["content"]
+        assert s.fake.user_says(user, "我的提现一直没到账")["MsgType"] == "transfer_customer_service"
+        assert s.fake.agent_accept(KF1, user) == user
+        s.fake.agent_close(KF1, user)
 
 
 def test_popular_topics_answer_a_number(s):
