@@ -39,13 +39,15 @@ def demo(var, script: str, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_help_lists_the_menu_and_the_chat_shows_only_what_a_user_sees(var):
-    out = demo(var, "/help\n转人工\n/wait 3\n/debug\n你好\n/quit\n", "--reset")
+    out = demo(var, "/help\n/scancode https://wallet-example.com.cn/kf\n转人工\n/wait 3\n/debug\n你好\n/quit\n",
+               "--reset")
     assert out.returncode == 0, out.stderr
     text = out.stdout
     for key in ("MENU_FAQ_HOT", "MENU_CONTACT", "MENU_VERIFY", "MENU_HUMAN", "MENU_FRAUD"):
         assert f"/click {key}" in text
     before_debug = text.split("（调试信息：开）")[0]
     assert "已为您转接人工客服" in before_debug                          # the notice, as WeChat shows it
+    assert "wallet-example.com.cn：不是示例钱包的官方网址" in before_debug  # a scanned fake link is checked
     assert "[转人工]" not in text and "[调试]" not in before_debug and "公众号没有回复" not in text
     assert "[调试] 路由 with_agent" in text                              # /debug shows the route
     assert "python -m bot redis stop" in text and "仍在后台运行" in text

@@ -27,6 +27,7 @@ HELP = """命令（其余输入都作为文字消息发给公众号）：
   /scan 场景            扫码（已关注）    /location         发送位置
   /image                发送图片          /voice [识别文字] 发送语音
   /link URL             发送链接          /user OPENID      换一个用户
+  /scancode 内容        用菜单的“扫一扫”扫出这段内容（二维码里的网址、工号等）
   /wait [秒]            等待异步消息（最多 30 秒）
   /debug                开/关调试信息（机器人走的路由、转人工、静默回复）"""
 AGENT_HELP = """客服命令（你同时是客服 {agent}）：
@@ -96,7 +97,7 @@ class ChatRepl:
             "help": self._help, "click": self._click, "view": self._view, "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe, "scan": self._scan, "image": self._image, "voice": self._voice,
             "location": self._location, "link": self._link, "user": self._user, "wait": self._wait,
-            "debug": self._debug,
+            "debug": self._debug, "scancode": self._scancode,
         }
         if agent:
             self.commands.update(accept=self._accept, reply=self._reply, close=self._close, queue=self._queue)
@@ -230,6 +231,9 @@ class ChatRepl:
 
     def _scan(self, arg):
         self._event("SCAN", scene=_required(arg, "/scan 场景"))
+
+    def _scancode(self, arg):
+        self._event("scancode_waitmsg", result=_required(arg, "/scancode 内容"))
 
     def _image(self, arg):
         self._message("image")
