@@ -11,7 +11,7 @@ import pytest
 from bot.ratings import SKIPPED_TEXT
 from config.settings import PROJECT_ROOT
 from tests.helpers import until
-from tests.test_handoff_e2e import CLOSED, KF1, KF2, OPEN, PICKUP_TIMEOUT, running_stack
+from tests.test_handoff_e2e import CLOSED, KF1, KF2, PICKUP_TIMEOUT, running_stack
 from tests.test_handoff_e2e import s, stack  # noqa: F401  (fixtures: the same stack, one per module)
 
 FALLBACK = "没太明白"
