@@ -83,7 +83,8 @@ def _accept(svc, now: float):
 #: What each kind of push opens of WeChat's customer-service message allowance.
 _OPENS_ALLOWANCE = {"text": "message", "image": "message", "voice": "message", "video": "message",
                     "shortvideo": "message", "location": "message", "link": "message",
-                    "subscribe": "event", "subscribe_scan": "event", "scan": "event", "click": "event"}
+                    "subscribe": "event", "subscribe_scan": "event", "scan": "event", "click": "event",
+                    "scancode_push": "event", "scancode_waitmsg": "event"}
 
 
 def _handle(svc, push, now: float, admission: Admission, allowance: str | None) -> tuple[str, str, list]:

@@ -15,6 +15,7 @@ import time
 from bot.assign import Agent
 from bot.jobs import Outbox, runtime, send_custom_message
 from bot.masking import mask_openid
+from bot.ratings import how_to_rate
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,12 @@ def notice_text(agent: Agent | None, ahead: int | None, brand: dict, priority: b
     return "".join(lines) + "\n" + anti_fraud_line(brand)
 
 
-def closed_text(back: str, brand: dict, takes_message: bool = True) -> str:
+def closed_text(back: str | None, brand: dict, takes_message: bool = True) -> str:
+    """`back`: when agents are back ("今天 09:00", bot.hours), None if no opening is scheduled."""
     offer = ("您可以直接回复一条消息描述问题，我会生成工单，客服上线后第一时间回复您。" if takes_message
              else f"届时请再发“人工”，或拨打官方热线 {brand['hotline']}。")
-    return (f"现在是非工作时间，人工客服将于 {back} 上线（服务时间：{brand['service_hours']}）。\n{offer}\n"
+    when = f"将于{back} 上线" if back else "将于下一个工作日上线"
+    return (f"现在是非工作时间，人工客服{when}（服务时间：{brand['service_hours']}）。\n{offer}\n"
             f"如遇被骗转账等紧急情况，请立即拨打反诈热线 {brand['anti_fraud_hotline']} 或报警 {brand['police']}。")
 
 
@@ -59,12 +62,17 @@ PICKUP_TIMEOUT_TEXT = ("目前咨询人数较多，客服暂时没能接入，�
                        "您可以继续等待，或直接回复一条消息留言，我会生成工单，客服稍后回复您。")
 
 
+#: The reason of a ticket left while agents were on duty but busy: no "agents are back" notice for it.
+BUSY_TICKET = "agents_busy"
+AGENTS_ONLINE_TEXT = "人工客服已上线，正在按排队顺序为您接入，请稍候；也可以直接回复一条消息留言。"
+
+
 def agents_back_text(number: str) -> str:
     return f"您好，人工客服已上线。您的工单 {number} 已在处理中；如需现在沟通，回复“人工”即可接入。"
 
 
 def survey_text(agent_number: str) -> str:
-    return f"本次服务已结束，感谢您的耐心！请为客服 {agent_number} 的服务打分：回复 1-5（5 分最满意）。"
+    return f"本次服务已结束，感谢您的耐心！请为客服 {agent_number} 的服务打分：{how_to_rate()}"
 
 
 RATING_THANKS = "感谢您的评价！还有问题的话随时发消息给我。"
@@ -84,7 +92,7 @@ def send_handoff_notice(openid: str, agent: dict | None, priority: bool = False,
     """The handoff notice, with the queue position read from the wait-case API at send time."""
     rt = runtime()
     ahead = None
-    if not priority:
+    if not priority and rt.settings.BOT_ASSIGN_RULE != "pool":  # WeChat's own queue: no position to promise
         try:
             ahead = _ahead_of(openid, rt.client.customservice.get_wait_case())
         except Exception as exc:  # the notice matters more than the position in it
@@ -110,6 +118,8 @@ def check_pickup(openid: str, waiting_since: int) -> str:
     conversation.extra["awaiting"] = "ticket"
     rt.storage.save_conversation(openid, conversation)
     send_custom_message(openid, _text(PICKUP_TIMEOUT_TEXT), "handoff")
+    if not rt.storage.cached_agents():
+        rt.storage.missed_pickup(openid)  # refresh_agents tells them as soon as an agent is online
     return "offered_ticket"
 
 
@@ -124,8 +134,11 @@ def refresh_agents(outbox: Outbox | None = None) -> list[dict]:
     rt.storage.set_agents(agents)
     if agents and rt.hours().is_open(time.time()):
         outbox = outbox or Outbox(rt.storage.redis, rt.settings.BOT_QUEUE_NAME)
+        for openid in rt.storage.take_missed_pickups():
+            if (rt.storage.get_kf_session(openid) or {}).get("state") == "waiting":
+                outbox.send(openid, _text(AGENTS_ONLINE_TEXT), purpose="handoff")
         for ticket in rt.storage.open_tickets():
-            if ticket.get("status") == "open":
+            if ticket.get("status") == "open" and ticket.get("reason") != BUSY_TICKET:
                 rt.storage.set_ticket_status(ticket["number"], "notifying")
                 outbox.send(ticket["openid"], _text(agents_back_text(ticket["number"])), purpose="ticket",
                             ticket=ticket["number"])

@@ -80,11 +80,12 @@ class ServiceHours:
                     return moment
         return None
 
-    def describe_next_open(self, when: datetime | float) -> str:
-        """Chinese wording for when agents are back: "今天 09:00", "明天 09:00", "10月8日（周四）09:00"."""
+    def describe_next_open(self, when: datetime | float) -> str | None:
+        """Chinese wording for when agents are back: "今天 09:00", "明天 09:00", "10月8日（周四）09:00";
+        None if no opening is scheduled within the horizon."""
         moment = self.next_open(when)
         if moment is None:
-            return "工作日"
+            return None
         today = self.local(when).date()
         clock = moment.strftime("%H:%M")
         if moment.date() == today:

@@ -10,7 +10,8 @@ Each XML document is parsed once, by xmltodict as wechatpy uses it (the
 envelope of a safe-mode push, then the message). xmltodict refuses entity
 declarations outright (``disable_entities``, its default), so entity bombs
 and external entities never expand; tests/test_pushes.py and the endpoint
-fuzz tests hold it to that.
+fuzz tests hold it to that. The nested blocks of WeChat's own events are accepted
+in the shapes bot.push_blocks allows, every document within its bounds.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
+
+from bot.push_blocks import BLOCKS, fits, within_bounds
 
 # XML 1.0 forbids these; a user can still type some of them (WeChat passes \x1d on), and
 # expat would reject the whole push. Drop them so the user gets an answer.
@@ -123,10 +126,19 @@ _PLAIN_VALUES = (str, int, float, tuple, datetime, type(None))
 
 def _check_fields(message) -> None:
     """Read every field now: wechatpy converts lazily, so a duplicated, nested or non-numeric
-    field would otherwise fail later, inside a handler. Such a push is not from WeChat."""
+    field would otherwise fail later, inside a handler. Such a push is not from WeChat; nor is
+    a block shaped otherwise than WeChat's own (bot.push_blocks), or a document past its bounds."""
     if message is None:
         raise Refused(400, "empty message")
-    for name in getattr(message, "_fields", ()):
+    data = getattr(message, "_data", None)
+    if not isinstance(data, dict) or not within_bounds(data):
+        raise Refused(400, "too deeply nested or too many elements")
+    for name, declared in getattr(message, "_fields", {}).items():
+        tag = getattr(declared, "name", name)
+        if tag in BLOCKS:
+            if not fits(data.get(tag), BLOCKS[tag]):
+                raise Refused(400, f"block {tag} is not shaped as WeChat sends it")
+            continue
         try:
             value = getattr(message, name)
         except Exception:

@@ -43,6 +43,8 @@ key                                TTL         what
 ``{p}:tickets``                    none        stream of every ticket created (the record)
 ``{p}:ticket:{number}``            90 days     hash: ticket status, openid, text, times
 ``{p}:tickets:open``               none        sorted set: open ticket numbers (priority first)
+``{p}:pickup:missed``              1800 s      sorted set: users whose pickup timed out with no
+                                               agent online -> when (told when one comes online)
 ``{p}:agentstats:{account}``       none        hash: sessions, wait_total, ratings
 ``{p}:ratings``                    none        stream: every satisfaction rating
 =================================  ==========  ===============================================
@@ -164,6 +166,20 @@ class Storage:
 
     def touch_kf_session(self, openid: str, ttl: int = KF_SESSION_TTL, pipe=None) -> None:
         (pipe or self.redis).expire(self.key("kf", openid), ttl)
+
+    def clear_all(self, batch: int = 500) -> int:
+        """Delete every key under the prefix (the demo's --reset); returns how many."""
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix) + ":*"
+        deleted = 0
+        keys = []
+        for key in self.redis.scan_iter(match=pattern, count=batch):
+            keys.append(key)
+            if len(keys) >= batch:
+                deleted += self.redis.unlink(*keys)
+                keys.clear()
+        if keys:
+            deleted += self.redis.unlink(*keys)
+        return deleted
 
     # --- a user's whole state (unsubscribe) -----------------------------------------------------
     def clear_user(self, openid: str) -> None:
@@ -505,6 +521,21 @@ class Storage:
             if status in ("closed", "replied"):
                 pipe.zrem(self.key("tickets", "open"), number)
             pipe.execute()
+
+    def missed_pickup(self, openid: str, ttl: int = KF_SESSION_TTL) -> None:
+        """Remember to tell the user when an agent is online (only while they may still be waiting)."""
+        with self.redis.pipeline() as pipe:
+            pipe.zadd(self.key("pickup", "missed"), {openid: int(time.time())})
+            pipe.expire(self.key("pickup", "missed"), ttl)
+            pipe.execute()
+
+    def take_missed_pickups(self) -> list[str]:
+        """The users whose pickup timed out while nobody was online, once each."""
+        with self.redis.pipeline() as pipe:
+            pipe.zrange(self.key("pickup", "missed"), 0, -1)
+            pipe.delete(self.key("pickup", "missed"))
+            members, _ = pipe.execute()
+        return [m.decode() for m in members]
 
     def record_rating(self, openid: str, account: str, score: int, session_since: str = "") -> None:
         with self.redis.pipeline() as pipe:

@@ -26,7 +26,7 @@ _MESSAGES: dict[str, Handler] = {}
 _EVENTS: dict[str, Handler] = {}
 _BLOCKING: set[Handler] = set()
 
-HANDLER_MODULES = ("handlers.text", "handlers.media", "handlers.events", "handlers.kf")
+HANDLER_MODULES = ("handlers.text", "handlers.media", "handlers.events", "handlers.kf", "handlers.platform")
 
 
 @dataclass

@@ -9,19 +9,15 @@ progress goes first: straight to the least loaded agent, or a priority ticket.
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import asdict
 
 from bot import handoff as wording
 from bot.assign import Agent, pick_agent
 from bot.handoff import check_pickup, create_priority_session, send_handoff_notice
 from bot.masking import mask_text
+from bot.ratings import SKIPPED_TEXT, again_text
 from bot.replies import Text, Transfer
 from handlers import Context
-
-_RATING = re.compile(r"^\s*([1-5一二三四五])\s*(?:分|星|颗星)?\s*[。.!！]?\s*$")
-_CN_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
 
 
 def _agents(ctx: Context) -> list[Agent] | None:
@@ -31,13 +27,21 @@ def _agents(ctx: Context) -> list[Agent] | None:
     return None if rows is None else [Agent(**row) for row in rows]
 
 
+#: What a conversation may be waiting for the user's next message to be (a ticket, a rating).
+_AWAITING_KEYS = ("awaiting", "rating_for", "rating_asked")
+
+
+def clear_awaiting(conversation) -> None:
+    for key in _AWAITING_KEYS:
+        conversation.extra.pop(key, None)
+
+
 def _set_awaiting(openid: str, ctx: Context, value: dict | None) -> bool:
     """Remember what the user's next message is (a ticket, a rating); False if Redis is away."""
     svc = ctx.services
 
     def update(conversation):
-        conversation.extra.pop("awaiting", None)
-        conversation.extra.pop("rating_for", None)
+        clear_awaiting(conversation)
         if value:
             conversation.extra.update(value)
         return conversation
@@ -90,21 +94,15 @@ def priority_handoff(openid: str, text: str, ctx: Context) -> str:
 
 def take_ticket(openid: str, text: str, ctx: Context):
     svc = ctx.services
-    number = svc.best_effort(lambda: svc.storage.create_ticket(openid, mask_text(text), reason="left_message"), None)
+    # Left while agents are on duty (their pickup timed out): an agent answers it, no "agents are back".
+    reason = wording.BUSY_TICKET if svc.hours.is_open(ctx.now) and _agents(ctx) else "left_message"
+    number = svc.best_effort(lambda: svc.storage.create_ticket(openid, mask_text(text), reason=reason), None)
     _set_awaiting(openid, ctx, None)
     svc.best_effort(lambda: svc.storage.session_ended(openid), None)
     ctx.notes["route"] = "ticket"
     if number is None:
         return Text(f"抱歉，留言暂时没能保存，请稍后再发一次，或拨打官方热线 {svc.brand['hotline']}。")
     return Text(wording.ticket_text(number))
-
-
-def rating_of(text: str) -> int | None:
-    match = _RATING.match(unicodedata.normalize("NFKC", text or ""))
-    if not match:
-        return None
-    digit = match.group(1)
-    return _CN_DIGITS.get(digit) or int(digit)
 
 
 def take_rating(openid: str, score: int, rating_for: dict, ctx: Context):
@@ -114,6 +112,19 @@ def take_rating(openid: str, score: int, rating_for: dict, ctx: Context):
     _set_awaiting(openid, ctx, None)
     ctx.notes["route"] = "rating"
     return Text(wording.RATING_THANKS)
+
+
+def rating_not_understood(ctx: Context):
+    """A reply to the survey with no score in it: asked once more, then the survey is dropped.
+    Neither counts as a fallback (the conversation in ctx is the one before the reply)."""
+    extra = ctx.conversation.extra
+    if extra.get("rating_asked"):
+        clear_awaiting(ctx.conversation)
+        ctx.notes["route"] = "rating_skipped"
+        return Text(SKIPPED_TEXT)
+    extra["rating_asked"] = True
+    ctx.notes["route"] = "rating_again"
+    return Text(again_text())
 
 
 def after_session(openid: str, account: str, since: str, ctx: Context) -> None:

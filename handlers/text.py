@@ -10,7 +10,8 @@ from __future__ import annotations
 from bot.decision import Conversation
 from bot.masking import mask_text
 from handlers import Context, on_message
-from handlers.handoff import rating_of, take_rating, take_ticket
+from bot.ratings import rating_of
+from handlers.handoff import clear_awaiting, rating_not_understood, take_rating, take_ticket
 from handlers.routes import answer_decision
 
 
@@ -23,15 +24,26 @@ def answer_text(openid: str, text: str, ctx: Context):
         score = rating_of(text)
         if score is not None:
             return take_rating(openid, score, conversation.extra.get("rating_for") or {}, ctx)
-        conversation.extra.pop("awaiting", None)
     decision, ctx.conversation = svc.router.route(text, conversation, now=ctx.now)
-    if awaiting == "ticket" and decision.route not in ("scam_alert", "handoff", "verify"):
+    if awaiting == "rating" and not _moved_on(decision):
+        ctx.conversation = conversation
+        reply = rating_not_understood(ctx)
+    elif awaiting == "ticket" and decision.route not in ("scam_alert", "handoff", "verify"):
         reply = take_ticket(openid, text, ctx)
     else:
+        if awaiting == "rating":
+            clear_awaiting(ctx.conversation)
         reply = answer_decision(decision, openid, text, ctx, session)
     entry = _history_entry(text, decision, ctx.notes.get("route", decision.route))
     ctx.write(lambda pipe: storage.save_turn(openid, ctx.conversation, entry, pipe))
     return reply
+
+
+def _moved_on(decision) -> bool:
+    """After the survey: a question the bot can answer, a check, a scam or a request for a person
+    is served as usual; anything else is taken as a reply to the survey."""
+    return decision.route in ("faq", "clarify", "verify", "scam_alert") or (
+        decision.route == "handoff" and not decision.unmatched)
 
 
 def _history_entry(text: str, decision, route: str) -> dict:

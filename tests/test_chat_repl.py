@@ -79,15 +79,37 @@ def test_passive_reply_and_custom_message_are_shown(fake):
 def test_tester_can_play_the_agent(fake):
     script = "人工\n/queue\n/accept\n我被骗了怎么办\n/reply 您好，我是客服\n/close\n谢谢\n"
     lines = chat(fake, script, agent=AGENT)
-    assert any(line.startswith("[转人工]") for line in lines)
+    assert not any("转人工" in line or "[调试]" in line for line in lines)  # a transfer shows the user nothing
     assert "  o_tester" in lines                                      # /queue lists the waiting user
     assert f"（客服 {AGENT} 接入了 o_tester）" in lines
     assert f"[客服台 {AGENT}] 用户 o_tester: 人工" in lines          # the message that asked for a person
     assert f"[客服台 {AGENT}] 用户 o_tester: 我被骗了怎么办" in lines
-    assert f"（已发给客服 {AGENT}，公众号收不到）" in lines
     assert "客服 KF1001: 您好，我是客服" in lines
     assert "公众号: 收到：谢谢" in lines                               # after /close the bot answers again
     assert lines.index("客服 KF1001: 您好，我是客服") < lines.index("公众号: 收到：谢谢")
+
+
+def test_debug_shows_routes_transfers_and_silent_answers(fake):
+    counts = {"faq": 0}
+
+    def routes():
+        counts["faq"] += 1  # each push "takes" the faq route, as the bot's counters would say
+        return dict(counts)
+
+    out = io.StringIO()
+    run_chat(fake, "o_tester", agent=AGENT, stdin=io.StringIO("/debug\n人工\n/accept\n在吗\n/debug\n你好\n"),
+             stdout=out, menu={"MENU_FAQ_HOT": "常见问题"}, routes=routes)
+    lines = out.getvalue().splitlines()
+    assert "（调试信息：开）" in lines and "（调试信息：关）" in lines
+    assert "  [调试] 路由 faq；被动回复：转人工（微信排队）" in lines
+    assert f"  [调试] 路由 faq；消息已转给客服 {AGENT}，公众号收不到" in lines
+    assert sum("[调试]" in line for line in lines) == 2                # off again for the last message
+
+
+def test_help_lists_the_menu_keys(fake):
+    out = io.StringIO()
+    run_chat(fake, "o_tester", stdin=io.StringIO("/help\n"), stdout=out, menu={"MENU_FAQ_HOT": "常见问题"})
+    assert "  /click MENU_FAQ_HOT    常见问题" in out.getvalue().splitlines()
 
 
 def test_unfollowed_user_and_bad_bot_are_explained(fake):

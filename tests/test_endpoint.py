@@ -186,9 +186,11 @@ def test_unsubscribe_clears_state(served):
     assert storage.get_kf_session(USER) is None
 
 
-def test_menu_click_human_transfers(served):
-    reply = _reply(served, build.click(USER, "MENU_HUMAN"))
-    assert reply["MsgType"] == "transfer_customer_service"
+def test_menu_click_human_starts_a_handoff_in_words(served):
+    reply = _reply(served, build.click(USER, "MENU_HUMAN"))   # WeChat ignores a transfer in reply to an event
+    assert reply["MsgType"] == "text" and "转接人工客服" in reply["Content"]
+    assert served.services.storage.get_kf_session(USER)["state"] == "waiting"
+    assert _reply(served, build.text(USER, "提现失败"))["MsgType"] == "transfer_customer_service"
 
 
 def test_menu_click_faq_answers(served):

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -46,8 +47,9 @@ class Stack:
         return out.stdout
 
 
-@pytest.fixture(scope="module")
-def stack(redis_server, tmp_path_factory):
+@contextmanager
+def running_stack(redis_server, tmp_path_factory, **extra):
+    """Gunicorn + the worker over the fake WeChat with agents KF1 and KF2; `extra`: more settings."""
     tmp = tmp_path_factory.mktemp("handoff")
     hours_file = tmp / "hours.json"
     hours_file.write_text(json.dumps(OPEN), encoding="utf-8")
@@ -55,13 +57,21 @@ def stack(redis_server, tmp_path_factory):
     fake.add_agent(KF1, "小王")
     fake.add_agent(KF2, "小李")
     env = bot_env(redis_server.url, WECHAT_API_BASE_URL=fake.base_url, BOT_VAR_DIR=tmp, BOT_HOURS_FILE=hours_file,
-                  BOT_RELOAD_INTERVAL=0.5, BOT_AGENT_REFRESH=0.3, BOT_PICKUP_TIMEOUT=PICKUP_TIMEOUT)
+                  BOT_RELOAD_INTERVAL=0.5, BOT_AGENT_REFRESH=0.3, BOT_PICKUP_TIMEOUT=PICKUP_TIMEOUT, **extra)
     bot = BotProcesses(env, web_workers=2).start()
     fake.bot_url = bot.callback_url
     storage = Storage(redis.Redis.from_url(redis_server.url), env["BOT_REDIS_PREFIX"])
-    yield Stack(fake, bot, storage, env, hours_file)
-    bot.stop()
-    fake.stop()
+    try:
+        yield Stack(fake, bot, storage, env, hours_file)
+    finally:
+        bot.stop()
+        fake.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(redis_server, tmp_path_factory):
+    with running_stack(redis_server, tmp_path_factory) as stack:
+        yield stack
 
 
 @pytest.fixture

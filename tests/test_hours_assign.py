@@ -7,7 +7,7 @@ import pytest
 from bot.assign import Agent, pick_agent
 from bot.hours import ServiceHours
 from config.settings import PROJECT_ROOT
-from handlers.handoff import rating_of
+from bot.ratings import rating_of
 
 TZ = ZoneInfo("Asia/Shanghai")
 HOURS = ServiceHours.load(PROJECT_ROOT / "config" / "service_hours.json")
@@ -77,7 +77,22 @@ def test_agent_number():
     assert Agent("alice@demo_wallet_official", kf_id="2002").number == "KF2002"
 
 
-@pytest.mark.parametrize("text,score", [("5", 5), ("1", 1), ("五", 5), ("4分", 4), (" 3 星 ", 3), ("５", 5),
-                                        ("6", None), ("0", None), ("55", None), ("5个人", None), ("", None)])
+@pytest.mark.parametrize("text,score", [
+    ("5", 5), ("1", 1), ("五", 5), ("4分", 4), (" 3 星 ", 3), ("５", 5), ("6", None), ("0", None), ("55", None),
+    ("5个人", None), ("", None),
+    # issue 10: words, forms and digits inside text
+    ("非常满意", 5), ("满意", 4), ("一般", 3), ("不满意", 2), ("很差", 1), ("不是很满意", 2), ("5分", 5), ("五星", 5),
+    ("⭐⭐⭐⭐⭐", 5), ("⭐️⭐️⭐️", 3), ("👍", 5), ("👎", 1), ("我给5分吧", 5), ("打 4 星", 4), ("还行吧，3分", 3),
+    ("等了5分钟", None), ("1-5", None), ("4.5分", None), ("⭐" * 6, None), ("13800138000", None),
+    ("提现失败怎么办", None)])
 def test_rating_of(text, score):
     assert rating_of(text) == score
+
+
+def test_closed_text_reads_naturally():
+    from bot.handoff import closed_text
+
+    brand = {"service_hours": "工作日 9:00-18:00", "hotline": "400", "anti_fraud_hotline": "96110", "police": "110"}
+    assert "人工客服将于今天 09:00 上线（" in closed_text(HOURS.describe_next_open(at("2026-11-23T07:00")), brand)
+    assert "人工客服将于下一个工作日上线（" in closed_text(None, brand)
+    assert ServiceHours.from_dict({"weekly": {}}).describe_next_open(at("2026-11-23T07:00")) is None

@@ -148,3 +148,55 @@ def test_repeated_nested_or_non_numeric_fields_are_400(body):
 def test_kf_event_without_account_is_accepted():
     body = HEAD + "<FromUserName>oU1</FromUserName><MsgType>event</MsgType><Event>kf_create_session</Event></xml>"
     assert decode_push(body.encode(), signed(), None).message.account is None
+
+
+# --- nested blocks of WeChat's own events (bot.push_blocks) ---------------------------------------
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "pushes"
+SCAN_HEAD = (HEAD + "<FromUserName>oU1</FromUserName><MsgType>event</MsgType><Event>scancode_waitmsg</Event>"
+             "<EventKey>K</EventKey>")
+PICS_HEAD = (HEAD + "<FromUserName>oU1</FromUserName><MsgType>event</MsgType><Event>pic_weixin</Event>"
+             "<EventKey>K</EventKey>")
+
+
+def _pics(n: int) -> str:
+    items = "".join(f"<item><PicMd5Sum>{i:032x}</PicMd5Sum></item>" for i in range(n))
+    return PICS_HEAD + f"<SendPicsInfo><Count>{n}</Count><PicList>{items}</PicList></SendPicsInfo></xml>"
+
+
+@pytest.mark.parametrize("name", ["scancode_push.wechatpy1.xml", "pic_sysphoto.werobot3.xml",
+                                  "location_select.werobot2.xml", "shakearoundusershake.wechatpy1.xml",
+                                  "shakearoundusershake.written1.xml", "masssendjobfinish.wechatpy1.xml"])
+def test_nested_blocks_wechat_sends_are_accepted(name):
+    message = decode_push((FIXTURES / name).read_bytes(), signed(), None).message
+    assert message.type == "event"
+
+
+def test_block_contents_reach_the_handler():
+    message = decode_push(_pics(9).encode(), signed(), None).message
+    assert message.count == 9 and len(message.pictures) == 9
+    scan = decode_push((SCAN_HEAD + "<ScanCodeInfo><ScanType>qrcode</ScanType><ScanResult>https://x.cn</ScanResult>"
+                        "</ScanCodeInfo></xml>").encode(), signed(), None).message
+    assert scan.scan_result == "https://x.cn"
+
+
+DEEP = "".join(f"<L{i}>" for i in range(8)) + "x" + "".join(f"</L{i}>" for i in reversed(range(8)))
+
+
+@pytest.mark.parametrize("body", [
+    SCAN_HEAD + "<ScanCodeInfo><ScanType>qrcode</ScanType><Extra>1</Extra></ScanCodeInfo></xml>",       # unknown child
+    SCAN_HEAD + "<ScanCodeInfo a='1'><ScanType>qrcode</ScanType></ScanCodeInfo></xml>",                 # attribute
+    SCAN_HEAD + "<ScanCodeInfo><ScanType><ScanType>q</ScanType></ScanType></ScanCodeInfo></xml>",       # nested leaf
+    SCAN_HEAD + "<ScanCodeInfo><ScanType>a</ScanType><ScanType>b</ScanType></ScanCodeInfo></xml>",      # repeated leaf
+    SCAN_HEAD + "<ScanCodeInfo><ScanType>q</ScanType></ScanCodeInfo><ScanCodeInfo/></xml>",             # repeated block
+    SCAN_HEAD + "<ScanCodeInfo>just text</ScanCodeInfo></xml>",                                         # text, not a block
+    SCAN_HEAD + f"<ScanCodeInfo><ScanResult>{'x' * 5000}</ScanResult></ScanCodeInfo></xml>",            # over the size bound
+    _pics(21),                                                                                          # a picture flood
+    SCAN_HEAD + f"<Unread>{DEEP}</Unread></xml>",                                                       # deep nesting anywhere
+    HEAD + "<FromUserName>oU1</FromUserName><MsgType>text</MsgType><Content>x</Content><MsgId>9</MsgId>"
+           + "<E/>" * 1001 + "</xml>",                                                                  # an element flood
+])
+def test_blocks_not_shaped_as_wechat_sends_them_are_400(body):
+    with pytest.raises(Refused) as err:
+        decode_push(body.encode(), signed(), None)
+    assert err.value.status == 400

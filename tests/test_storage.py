@@ -131,3 +131,15 @@ def test_every_key_has_the_prefix(storage):
     storage.save_turn("oU", Conversation(), {"text": "x"})
     storage.create_ticket("oU", "留言")
     assert all(k.startswith(b"test:") for k in storage.redis.keys("*"))
+
+
+def test_clear_all_deletes_only_its_own_prefix(redis_client):
+    from bot.storage import Storage
+
+    mine, other = Storage(redis_client, prefix="demo[1]"), Storage(redis_client, prefix="demo11")
+    for storage in (mine, other):
+        storage.create_ticket("oUser", "text")
+        storage.missed_pickup("oUser")
+    assert mine.clear_all(batch=2) >= 4
+    assert redis_client.keys("demo[[]1]:*") == [] and other.take_missed_pickups() == ["oUser"]
+    assert other.open_tickets() and mine.take_missed_pickups() == []

@@ -1,15 +1,20 @@
 """The local demo's terminal chat: type as a WeChat user and see what WeChat would show.
 
 `run_chat` reads lines from stdin: plain text is a message to the official account, slash
-commands send events and other kinds (see HELP). It prints the bot's passive reply to each
-push and, from a background poller on `fake.sent`, every customer-service message sent to the
-user through the API or by an agent, as it arrives. With `agent` the tester can also act as
-that kf agent (accept, reply, close, see the queue) and sees the agent's inbox.
+commands send events and other kinds (see HELP). It prints what the WeChat user would see:
+the bot's passive reply to each push and, from a background poller on `fake.sent`, every
+customer-service message sent to the user through the API or by an agent, as it arrives.
+`/debug` adds what the user would not see: the route the bot took (from `routes`, a snapshot
+of the bot's per-route counts), transfers, silent answers and why WeChat refused one. With
+`agent` the tester can also act as that kf agent (accept, reply, close, see the queue) and
+sees the agent's inbox. Ctrl-C ends the chat like /quit.
 """
 from __future__ import annotations
 
 import sys
 import threading
+
+from typing import Callable, Mapping
 
 from bot.sim.fake_wechat import ApiError, BotReplyError, FakeWeChat, SimError
 
@@ -22,7 +27,9 @@ HELP = """命令（其余输入都作为文字消息发给公众号）：
   /scan 场景            扫码（已关注）    /location         发送位置
   /image                发送图片          /voice [识别文字] 发送语音
   /link URL             发送链接          /user OPENID      换一个用户
-  /wait [秒]            等待异步消息（最多 30 秒）"""
+  /scancode 内容        用菜单的“扫一扫”扫出这段内容（二维码里的网址、工号等）
+  /wait [秒]            等待异步消息（最多 30 秒）
+  /debug                开/关调试信息（机器人走的路由、转人工、静默回复）"""
 AGENT_HELP = """客服命令（你同时是客服 {agent}）：
   /accept [OPENID]      接入排队的用户    /reply 文字       以客服身份回复当前用户
   /close                结束与当前用户的会话  /queue        查看排队"""
@@ -37,14 +44,13 @@ def _articles(articles: list[dict], title="Title", url="Url") -> str:
                      for a in articles)
 
 
-def render_reply(reply: dict) -> str:
-    """A passive reply as the user would see it."""
+def render_reply(reply: dict) -> str | None:
+    """A passive reply as the user would see it; None for a transfer, which shows the user nothing."""
     kind = reply.get("MsgType")
     if kind == "text":
         return f"公众号: {_indent(reply.get('Content', ''))}"
     if kind == "transfer_customer_service":
-        target = (reply.get("TransInfo") or {}).get("KfAccount")
-        return "[转人工] 正在为您接入人工客服，请稍候" + (f"（指定 {target}）" if target else "")
+        return None
     if kind == "news":
         return f"公众号: {_indent(_articles(reply.get('Articles', [])))}"
     media = reply.get(kind.capitalize(), {}) if kind else {}
@@ -75,9 +81,13 @@ def render_inbox(kf_account: str, message: dict) -> str:
 class ChatRepl:
     """One chat session; `run()` returns the exit status."""
 
-    def __init__(self, fake: FakeWeChat, openid: str, agent: str | None, stdin, stdout):
+    def __init__(self, fake: FakeWeChat, openid: str, agent: str | None, stdin, stdout,
+                 menu: Mapping[str, str] | None = None, routes: Callable[[], Mapping[str, int]] | None = None):
         self.fake, self.openid, self.agent = fake, openid, agent
         self.stdin, self.stdout = stdin, stdout
+        self.menu = dict(menu or {})
+        self.routes = routes
+        self.debug = False
         self._out = threading.Lock()
         self._drain_lock = threading.Lock()
         self._stop = threading.Event()
@@ -87,6 +97,7 @@ class ChatRepl:
             "help": self._help, "click": self._click, "view": self._view, "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe, "scan": self._scan, "image": self._image, "voice": self._voice,
             "location": self._location, "link": self._link, "user": self._user, "wait": self._wait,
+            "debug": self._debug, "scancode": self._scancode,
         }
         if agent:
             self.commands.update(accept=self._accept, reply=self._reply, close=self._close, queue=self._queue)
@@ -111,6 +122,8 @@ class ChatRepl:
                 if not self.handle(line.strip()):
                     break
                 self.drain()
+        except KeyboardInterrupt:  # Ctrl-C: like /quit
+            self.say("")
         finally:
             self._stop.set()
             poller.join(timeout=2)
@@ -139,22 +152,36 @@ class ChatRepl:
         return True
 
     def _send(self, push) -> None:
-        """Run one push and show what WeChat would show for its reply."""
+        """Run one push and show what WeChat would show for its reply (and, with /debug, the rest)."""
+        before = self.routes() if self.debug and self.routes else None
         try:
             reply = push()
         except BotReplyError as exc:
-            self.say(f"（微信提示）{exc.shown}    [原因：{exc}]")
+            self.say(f"（微信提示）{exc.shown}" + (f"    [原因：{exc}]" if self.debug else ""))
             return
         except SimError as exc:
             self.say(f"（无法操作：{exc}）")
             return
         self.drain()  # messages the bot sent while handling the push arrived before its reply
-        if reply is not None:
-            self.say(render_reply(reply))
-        elif self.fake.session_of(self.openid):
-            self.say(f"（已发给客服 {self.fake.session_of(self.openid)}，公众号收不到）")
-        else:
-            self.say("（公众号没有回复）")
+        shown = render_reply(reply) if reply is not None else None
+        if shown:
+            self.say(shown)
+        if self.debug:
+            self.say(self._debug_line(reply, before))
+
+    def _debug_line(self, reply: dict | None, before: Mapping[str, int] | None) -> str:
+        parts = []
+        if before is not None:
+            after = self.routes()
+            taken = [route for route, n in after.items() if n > before.get(route, 0)]
+            parts.append("路由 " + ("、".join(sorted(taken)) if taken else "未知（重发或未计数）"))
+        if reply is None:
+            agent = self.fake.session_of(self.openid)
+            parts.append(f"消息已转给客服 {agent}，公众号收不到" if agent else "公众号回复 success（用户看不到任何内容）")
+        elif reply.get("MsgType") == "transfer_customer_service":
+            target = (reply.get("TransInfo") or {}).get("KfAccount")
+            parts.append("被动回复：转人工" + (f"（指定 {target}）" if target else "（微信排队）"))
+        return "  [调试] " + "；".join(parts)
 
     def _poll(self) -> None:
         while not self._stop.wait(POLL_SECONDS):
@@ -176,7 +203,13 @@ class ChatRepl:
 
     # --- user commands ---
     def _help(self, arg):
-        self.say(HELP + ("\n" + AGENT_HELP.format(agent=self.agent) if self.agent else ""))
+        menu = "".join(f"\n  /click {key:<16}{name}" for key, name in self.menu.items())
+        self.say(HELP + (f"\n菜单按钮：{menu}" if menu else "")
+                 + ("\n" + AGENT_HELP.format(agent=self.agent) if self.agent else ""))
+
+    def _debug(self, arg):
+        self.debug = not self.debug
+        self.say(f"（调试信息：{'开' if self.debug else '关'}）")
 
     def _event(self, event, **fields):
         self._send(lambda: self.fake.user_event(self.openid, event, **fields))
@@ -198,6 +231,9 @@ class ChatRepl:
 
     def _scan(self, arg):
         self._event("SCAN", scene=_required(arg, "/scan 场景"))
+
+    def _scancode(self, arg):
+        self._event("scancode_waitmsg", result=_required(arg, "/scancode 内容"))
 
     def _image(self, arg):
         self._message("image")
@@ -243,6 +279,8 @@ def _required(arg: str, usage: str) -> str:
     return arg
 
 
-def run_chat(fake: FakeWeChat, openid: str, agent: str | None = None, stdin=None, stdout=None) -> int:
-    """Chat as `openid` (and, with `agent`, as that kf agent) until /quit or end of input."""
-    return ChatRepl(fake, openid, agent, stdin or sys.stdin, stdout or sys.stdout).run()
+def run_chat(fake: FakeWeChat, openid: str, agent: str | None = None, stdin=None, stdout=None,
+             menu: Mapping[str, str] | None = None, routes: Callable[[], Mapping[str, int]] | None = None) -> int:
+    """Chat as `openid` (and, with `agent`, as that kf agent) until /quit, Ctrl-C or end of input.
+    `menu`: the menu's CLICK keys and their names, for /help; `routes`: the bot's per-route counts."""
+    return ChatRepl(fake, openid, agent, stdin or sys.stdin, stdout or sys.stdout, menu, routes).run()

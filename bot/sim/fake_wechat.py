@@ -44,7 +44,7 @@ TYPING_NEEDS_EXCHANGE = 30
 MAX_AGENTS = 100
 # Which interaction opens which allowance: (seconds it lasts, messages it allows).
 ALLOWANCES = {"message": (48 * 3600, 5), "event": (60, 3)}
-OPENS_EVENT_ALLOWANCE = {"subscribe", "SCAN", "CLICK"}
+OPENS_EVENT_ALLOWANCE = {"subscribe", "SCAN", "CLICK", "scancode_push", "scancode_waitmsg"}
 REPLY_TYPES = {"text", "image", "voice", "video", "music", "news", "transfer_customer_service"}
 ONE_ARTICLE_ONLY = {"text", "image", "voice", "video", "shortvideo", "location", "link"}
 KF_ACCOUNT = re.compile(r"([A-Za-z0-9_]{1,10})@([A-Za-z0-9_-]{1,30})")

@@ -130,6 +130,18 @@ class PushBuilder:
     def view(self, openid, url):
         return self._event(openid, "VIEW", EventKey=url)
 
+    def scancode_waitmsg(self, openid, result="https://wallet.example.com/", key="MENU_SCAN", scan_type="qrcode"):
+        """The menu's scan button (the client waits for the answer), with its nested ScanCodeInfo."""
+        return self._scancode(openid, "scancode_waitmsg", result, key, scan_type)
+
+    def scancode_push(self, openid, result="https://wallet.example.com/", key="MENU_SCAN", scan_type="qrcode"):
+        return self._scancode(openid, "scancode_push", result, key, scan_type)
+
+    def _scancode(self, openid, event, result, key, scan_type) -> str:
+        xml = self._event(openid, event, EventKey=key)
+        block = f"<ScanCodeInfo><ScanType>{cdata(scan_type)}</ScanType><ScanResult>{cdata(result)}</ScanResult></ScanCodeInfo>"
+        return xml[: xml.rindex("</xml>")] + block + "</xml>"
+
     def kf_create_session(self, openid, kf_account):
         return self._event(openid, "kf_create_session", KfAccount=kf_account)
 
@@ -142,6 +154,7 @@ class PushBuilder:
 
     EVENTS = {"subscribe": "subscribe", "unsubscribe": "unsubscribe", "SCAN": "scan",
               "LOCATION": "location_event", "CLICK": "click", "VIEW": "view",
+              "scancode_waitmsg": "scancode_waitmsg", "scancode_push": "scancode_push",
               "kf_create_session": "kf_create_session", "kf_close_session": "kf_close_session",
               "kf_switch_session": "kf_switch_session"}
 
