@@ -126,6 +126,21 @@ def connect(settings) -> redis.Redis:
                                 health_check_interval=30, retry_on_timeout=False)
 
 
+def connect_queue_worker(settings, dequeue_wait: float) -> redis.Redis:
+    """The queue worker's own client, for RQ's blocking dequeue (BLMOVE of up to `dequeue_wait` s).
+
+    With the request path's short BOT_REDIS_TIMEOUT every idle wait for a job ended in a socket
+    timeout, which RQ answers with a reconnect backoff of 1…32 s: notices then went out late.
+    This client's socket timeout outlasts the wait, keepalive and health checks (a PING before a
+    command on a connection idle for 30 s) find a dead server; the job functions keep their own
+    short-deadline client (bot.jobs.configure).
+    """
+    url = settings.REDIS_URL or ensure_embedded(settings.BOT_VAR_DIR)
+    return redis.Redis.from_url(url, socket_timeout=dequeue_wait + 10, socket_keepalive=True,
+                                socket_connect_timeout=max(settings.BOT_REDIS_TIMEOUT, 2.0),
+                                health_check_interval=30, retry_on_timeout=False)
+
+
 def open_storage(settings=None):
     """(settings, Storage) for command-line tools, from the environment by default."""
     from bot.storage import Storage
