@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from bot.decision import Conversation
 from handlers import Context, on_message
-from handlers.handoff import rating_of, take_rating, take_ticket
+from handlers.handoff import rating_of, rescue_choice, take_rating, take_rescue_choice, take_ticket
 from handlers.routes import answer_decision
 
 
 def answer_text(openid: str, text: str, ctx: Context):
     svc = ctx.services
     storage = svc.storage
+    ctx.text = text
     conversation, session = ctx.user or svc.best_effort(lambda: storage.load_user(openid), (Conversation(), None))
     awaiting = conversation.extra.get("awaiting")
     if awaiting == "rating":
@@ -23,6 +24,15 @@ def answer_text(openid: str, text: str, ctx: Context):
         if score is not None:
             return take_rating(openid, score, conversation.extra.get("rating_for") or {}, ctx)
         conversation.extra.pop("awaiting", None)
+    if awaiting == "rescue":  # the silent-agent offer: 1 queue again, 2 leave a message, else as usual
+        conversation.extra.pop("awaiting", None)
+        choice = rescue_choice(text)
+        if choice is not None:
+            ctx.conversation = conversation
+            reply = take_rescue_choice(openid, choice, ctx)
+            entry = {"text": text[:300], "route": ctx.notes["route"]}
+            ctx.write(lambda pipe: storage.save_turn(openid, ctx.conversation, entry, pipe))
+            return reply
     decision, ctx.conversation = svc.router.route(text, conversation, now=ctx.now)
     if awaiting == "ticket" and decision.route not in ("scam_alert", "handoff", "verify"):
         reply = take_ticket(openid, text, ctx)
