@@ -3,7 +3,8 @@
 Plain Python: the worker gathers the user's recent history (bot.storage
 `history`), the session's priority and reason and the wait so far, and
 `context_text` turns them into a few short lines for WeChat's kf client:
-topics, the last messages, verification verdicts, priority and why, the wait.
+priority and why, the wait so far, topics, verification verdicts, the last
+messages (last, so that a cut takes them first).
 Personal data is masked (bot.masking) and digit runs that may be codes or
 passwords are hidden; the text is cut to CONTEXT_MAX characters (WeChat
 documents no limit for this field; a few lines is what the kf client shows).
@@ -17,6 +18,7 @@ from bot.masking import mask_secrets
 CONTEXT_MAX = 300
 #: Messages of the user quoted (newest first), each cut to this many characters.
 QUOTED, QUOTE_CHARS = 2, 60
+TOPIC_CHARS = 30
 REASONS = {"scam_alert": "疑似诈骗进行中", "request": "用户要求人工", "unanswered": "机器人未能回答",
            "requeue": "上一位客服未回复，用户选择继续等待"}
 STATUSES = {"official": "官方", "not_official": "非官方", "revoked": "已停用"}
@@ -44,16 +46,15 @@ def context_text(history: Sequence[Mapping], *, priority: bool, reason: str, wai
     if reason == "request" and any(h.get("route") == "fallback" for h in history[:2]):
         reason = "unanswered"
     lines = [f"【{'优先' if priority else '普通'}】{REASONS.get(reason, reason or '用户要求人工')}"]
-    named = _unique(topics.get(h["faq_id"], h["faq_id"]) for h in history if h.get("faq_id"))
+    if waited is not None:
+        lines.append(f"已等待：{wait_words(waited)}")
+    named = _unique(topics.get(h["faq_id"], h["faq_id"])[:TOPIC_CHARS] for h in history if h.get("faq_id"))
     if named:
         lines.append("话题：" + "；".join(named[:3]))
     verdicts = _unique(_verdict(v) for h in history for v in h.get("verdicts") or ())
     if verdicts:
         lines.append("核验：" + "；".join(verdicts[:3]))
-    if waited is not None:
-        lines.append(f"已等待：{wait_words(waited)}")
     quotes = [mask_secrets(h.get("text", ""))[:QUOTE_CHARS] for h in history[:QUOTED] if h.get("text")]
-    for i, quote in enumerate(quotes):
-        lines.insert(1 + i, ("最近：" if i == 0 else "之前：") + quote)
+    lines += [("最近：" if i == 0 else "之前：") + quote for i, quote in enumerate(quotes)]  # last: cut first
     text = "\n".join(lines)
     return text if len(text) <= limit else text[:limit - 1] + "…"
