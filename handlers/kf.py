@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 
 from bot.masking import mask_openid
-from handlers import Context, on_event
 from bot.rescue import check_agent_reply, reply_timeout
+from handlers import Context, on_event
 from handlers.handoff import after_session
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,7 @@ def session_created(message, ctx: Context):
     waited = svc.best_effort(lambda: svc.storage.session_started(message.source, account), None)
     log.info("agent %s took %s (waited %ss)", account, mask_openid(message.source), waited)
     ctx.notes["route"] = "kf_session"
-    session = svc.best_effort(lambda: svc.storage.get_kf_session(message.source), None)
-    if session:
-        timeout = reply_timeout(svc.settings, session.get("priority") == "1")
-        svc.outbox.for_user(message.source, check_agent_reply, account, session["since"], delay=timeout)
+    _check_reply_later(svc, message.source, account)
     return None
 
 
@@ -38,7 +35,16 @@ def session_switched(message, ctx: Context):
     svc.best_effort(lambda: svc.storage.set_kf_session(message.source, "active", account), None)
     log.info("%s passed from %s to %s", mask_openid(message.source), message.from_account, account)
     ctx.notes["route"] = "kf_session"
+    _check_reply_later(svc, message.source, account)
     return None
+
+
+def _check_reply_later(svc, openid: str, account: str) -> None:
+    """The silent-agent check for the session `account` now holds (bot.rescue)."""
+    session = svc.best_effort(lambda: svc.storage.get_kf_session(openid), None)
+    if session:
+        timeout = reply_timeout(svc.settings, session.get("priority") == "1")
+        svc.outbox.for_user(openid, check_agent_reply, account, session["since"], delay=timeout)
 
 
 @on_event("kf_close_session")

@@ -12,6 +12,7 @@ import redis
 from rq import Queue
 
 from bot.agent_context import CONTEXT_MAX
+from bot.assign import Agent
 from bot.jobs import Outbox
 from bot.sim.fake_wechat import FakeWeChat
 from bot.sim.stack import BotProcesses
@@ -165,6 +166,33 @@ def test_a_silent_agent_is_noticed_and_the_user_may_leave_a_message(s):
     time.sleep(1)
     assert not any("打分" in (t or "") for t in s.texts(user))      # a session the bot ended asks no rating
     assert sum("回复 2" in (t or "") for t in s.texts(user)) == 1
+
+
+def test_keep_waiting_queues_the_user_again_with_a_note_for_the_next_agent(s):
+    s.agents_online(KF1)
+    user = "oRescueRequeue000000000001"
+    s.fake.user_says(user, "转人工")
+    until(lambda: s.fake.session_of(user) == KF1, what="session")
+    _within(lambda: [t for t in s.texts(user) if t and "回复 1" in t], SILENT_BOUND, "the silent-agent offer")
+    until(lambda: s.storage.get_kf_session(user) is None, what="the silent session closed")
+    assert s.fake.user_says(user, "1")["MsgType"] == "transfer_customer_service"
+    until(lambda: s.fake.session_of(user) == KF1, what="a new session")
+    assert "上一位客服未回复" in s.fake.session_text(user)[-1]
+    s.fake.agent_says(KF1, user, "抱歉久等")
+    s.fake.agent_close(KF1, user)
+
+
+def test_a_switched_session_is_watched_for_the_new_agent(s):
+    s.agents_online(KF1, KF2)
+    user = "oRescueSwitch0000000000001"
+    s.fake.user_says(user, "转人工")
+    first = until(lambda: s.fake.session_of(user), what="session")
+    other = KF2 if first == KF1 else KF1
+    until(lambda: (s.storage.get_kf_session(user) or {}).get("state") == "active", what="recorded")
+    s.fake.agent_says(first, user, "我帮您转给同事")
+    s.fake.agent_switch(first, other, user)
+    offer = _within(lambda: [t for t in s.texts(user) if t and "回复 2" in t], SILENT_BOUND, "the offer")
+    assert Agent(account=other).number in offer[0]
 
 
 def test_an_agent_who_answers_is_left_alone(s):
