@@ -33,6 +33,12 @@ class Stack:
     def agents_online(self, *accounts):
         agents_online(self.fake, self.storage, (KF1, KF2), accounts)
 
+    def handed_over(self, openid, text="转人工") -> tuple[str, str]:
+        """The user asks for a person and the bot gives them an agent: (that agent, the other one)."""
+        self.fake.user_says(openid, text)
+        first = until(lambda: self.fake.session_of(openid), what="session created through kfsession/create")
+        return first, KF2 if first == KF1 else KF1
+
     def texts(self, openid) -> list[str]:
         """What the bot sent the user (customer-service messages through the API)."""
         return [m["content"] for m in self.fake.sent_to(openid) if m["via"] == "api"]
@@ -153,8 +159,7 @@ def test_a_users_messages_go_out_in_the_order_decided_even_when_the_first_is_ret
 def test_a_silent_agent_is_noticed_and_the_user_may_leave_a_message(s):
     s.agents_online(KF1)
     user = "oRescueSilent0000000000001"
-    s.fake.user_says(user, "转人工")
-    until(lambda: s.fake.session_of(user) == KF1, what="session")
+    assert s.handed_over(user)[0] == KF1
     started = len(s.fake.sent_to(user))
     offer = _within(lambda: [t for t in s.texts(user)[started:] if t and "回复 2" in t], SILENT_BOUND,
                     "the silent-agent offer")[0]
@@ -171,8 +176,7 @@ def test_a_silent_agent_is_noticed_and_the_user_may_leave_a_message(s):
 def test_keep_waiting_queues_the_user_again_with_a_note_for_the_next_agent(s):
     s.agents_online(KF1)
     user = "oRescueRequeue000000000001"
-    s.fake.user_says(user, "转人工")
-    until(lambda: s.fake.session_of(user) == KF1, what="session")
+    assert s.handed_over(user)[0] == KF1
     _within(lambda: [t for t in s.texts(user) if t and "回复 1" in t], SILENT_BOUND, "the silent-agent offer")
     until(lambda: s.storage.get_kf_session(user) is None, what="the silent session closed")
     assert s.fake.user_says(user, "1")["MsgType"] == "transfer_customer_service"
@@ -185,9 +189,7 @@ def test_keep_waiting_queues_the_user_again_with_a_note_for_the_next_agent(s):
 def test_a_switched_session_is_watched_for_the_new_agent(s):
     s.agents_online(KF1, KF2)
     user = "oRescueSwitch0000000000001"
-    s.fake.user_says(user, "转人工")
-    first = until(lambda: s.fake.session_of(user), what="session")
-    other = KF2 if first == KF1 else KF1
+    first, other = s.handed_over(user)
     until(lambda: (s.storage.get_kf_session(user) or {}).get("state") == "active", what="recorded")
     s.fake.agent_says(first, user, "我帮您转给同事")
     s.fake.agent_switch(first, other, user)
@@ -198,8 +200,7 @@ def test_a_switched_session_is_watched_for_the_new_agent(s):
 def test_an_agent_who_answers_is_left_alone(s):
     s.agents_online(KF1)
     user = "oRescueAnswered00000000001"
-    s.fake.user_says(user, "转人工")
-    until(lambda: s.fake.session_of(user) == KF1, what="session")
+    assert s.handed_over(user)[0] == KF1
     s.fake.agent_says(KF1, user, "您好，我是小王")
     deadline = time.monotonic() + REPLY_TIMEOUT + 3
     while time.monotonic() < deadline:                              # the user has nothing unanswered
@@ -213,9 +214,7 @@ def test_an_agent_who_answers_is_left_alone(s):
 def test_a_silent_priority_agent_is_replaced_once_then_the_hotline(s):
     s.agents_online(KF1, KF2)
     victim = "oRescueVictim000000000001"
-    s.fake.user_says(victim, "自称客服的人说我账户异常要冻结，让我把钱转到安全账户")
-    first = until(lambda: s.fake.session_of(victim), what="priority session")
-    other = KF2 if first == KF1 else KF1
+    first, other = s.handed_over(victim, "自称客服的人说我账户异常要冻结，让我把钱转到安全账户")
     assert "【优先】疑似诈骗进行中" in s.fake.session_text(victim)[0]
     _within(lambda: s.fake.session_of(victim) == other, SILENT_BOUND, "reassigned to the other agent")
     assert "已改派" in s.fake.session_text(victim)[-1]
