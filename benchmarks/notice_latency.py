@@ -42,8 +42,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="notices per idle spell")
     args = parser.parse_args()
     spells = [float(x) for x in args.idle.split(",")]
-    with tempfile.TemporaryDirectory() as tmp, bot_stack(Credentials.new(), Path(tmp), workers=2,
-                                                          log_level="WARNING") as stack:
+    always_open = str(ROOT / "tests" / "data" / "hours_always_open.json")  # agents on duty whenever it runs
+    with tempfile.TemporaryDirectory() as tmp, bot_stack(Credentials.new(), Path(tmp), workers=2, log_level="WARNING",
+                                                          extra_env={"BOT_HOURS_FILE": always_open}) as stack:
         deadline = time.monotonic() + 30
         while not stack.storage.cached_agents() and time.monotonic() < deadline:
             time.sleep(0.2)

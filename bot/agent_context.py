@@ -39,13 +39,15 @@ def _unique(items) -> list:
 
 
 def context_text(history: Sequence[Mapping], *, priority: bool, reason: str, waited: float | None,
-                 topics: Mapping[str, str] | None = None, limit: int = CONTEXT_MAX) -> str:
+                 topics: Mapping[str, str] | None = None, remark: str = "", limit: int = CONTEXT_MAX) -> str:
     """The note for the agent; `history` newest first (bot.storage history entries), `topics`
-    maps FAQ ids to their questions."""
+    maps FAQ ids to their questions, `remark` is one more line after the first (e.g. a reassignment)."""
     topics = topics or {}
     if reason == "request" and any(h.get("route") == "fallback" for h in history[:2]):
         reason = "unanswered"
     lines = [f"【{'优先' if priority else '普通'}】{REASONS.get(reason, reason or '用户要求人工')}"]
+    if remark:
+        lines.append(remark)
     if waited is not None:
         lines.append(f"已等待：{wait_words(waited)}")
     named = _unique(topics.get(h["faq_id"], h["faq_id"])[:TOPIC_CHARS] for h in history if h.get("faq_id"))

@@ -116,7 +116,7 @@ def send_handoff_notice(openid: str, agent: dict | None, priority: bool = False,
     return send_custom_message(openid, _text(text), "handoff", opened=opened)
 
 
-def agent_note(openid: str, session: dict | None, last_text: str | None = None) -> str:
+def agent_note(openid: str, session: dict | None, last_text: str | None = None, remark: str = "") -> str:
     """The context note for the agent taking `openid` (see bot.agent_context)."""
     rt = runtime()
     history = rt.storage.history(openid, 10)
@@ -130,7 +130,7 @@ def agent_note(openid: str, session: dict | None, last_text: str | None = None) 
         log.warning("FAQ questions unavailable for the agent's note: %s", exc)
         topics = {}
     return context_text(history, priority=session.get("priority") == "1", reason=session.get("reason", ""),
-                        waited=waited, topics=topics)
+                        waited=waited, topics=topics, remark=remark)
 
 
 @in_order

@@ -125,9 +125,9 @@ def _reassign_or_hotline(openid: str, account: str, session: dict) -> dict:
                 rt.client.customservice.close_session(openid, account)
             except WeChatClientException as exc:
                 log.info("closing the silent priority session of %s: %s", mask_openid(openid), exc.errcode)
-            note = agent_note(openid, session) + f"\n原客服 {Agent(account=account).number} 未回复，已改派"
+            note = agent_note(openid, session, remark=f"原客服 {Agent(account=account).number} 未回复，已改派")
             try:
-                rt.client.customservice.create_session(openid, agent.account, text=note[:300])
+                rt.client.customservice.create_session(openid, agent.account, text=note)
             except WeChatClientException as exc:
                 log.warning("reassigning %s to %s refused (%s)", mask_openid(openid), agent.account, exc.errcode)
             else:
