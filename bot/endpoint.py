@@ -18,7 +18,9 @@ well-formed answer, never an error page.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -206,15 +208,19 @@ def healthz():
     svc = services()
     redis_ok = not svc.breaker.resting() and svc.best_effort(svc.storage.ping, False)
     faq = svc.router.health()
+    faq_source = getattr(svc.router, "source", None)
+    faq["version"] = getattr(faq_source, "version", None)
     files = {}
     for name, source in svc.sources.items():
-        source.get()  # notices an edit, as the request path would
-        files[name] = {"error": source.error, "loaded_at": source.loaded_at}
+        source.get()  # with BOT_RELOAD_INTERVAL=0 (no timer) this is what notices an edit
+        files[name] = source.status()
     pending = svc.best_effort(lambda: svc.outbox.queue.count, None) if redis_ok else None
     degraded = not redis_ok or bool(faq.get("error")) or any(f["error"] for f in files.values())
     return jsonify({
         "status": "degraded" if degraded else "ok",
         "version": __version__,
+        # What this process serves: gunicorn workers that agree on it serve the same edits.
+        "process": {"pid": os.getpid(), "content_version": content_version(faq, files)},
         "redis": "ok" if redis_ok else "down",
         "faq": faq,
         "files": files,
@@ -222,6 +228,12 @@ def healthz():
         "outbound_queue": pending,
         "held_in_memory": len(svc.outbox.backlog),
     })
+
+
+def content_version(faq: dict, files: dict) -> str:
+    """One hash over the versions of the FAQ corpus and every staff-edited file this process serves."""
+    parts = [f"faq={faq.get('version')}"] + [f"{name}={f['version']}" for name, f in sorted(files.items())]
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:12]
 
 
 def make_blueprint(path: str) -> Blueprint:

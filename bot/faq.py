@@ -34,7 +34,6 @@ from typing import Iterable, Iterator, Mapping
 
 from jsonschema import Draft202012Validator
 
-from bot.decision import Candidate
 from bot.normalize import normalize
 from bot.reloader import ReloadingSource
 

@@ -2,9 +2,12 @@
 
 The request path decides (bot.hours, bot.assign over the cached agent list)
 and answers at once; everything that needs WeChat's API runs here, in the
-worker: the notice with the agent's number and queue position, the priority
-session for a scam in progress, the pickup timeout, the online-agent cache
-and telling ticket owners that agents are back.
+worker: the session with the chosen agent (kfsession/create, with a context
+note for the agent), the notice with the agent's number and queue position,
+the pickup timeout, the survey, the online-agent cache and telling ticket
+owners that agents are back. Whatever reaches the user goes through their
+mailbox (bot.jobs), in the order decided; a notice about a handoff that has
+ended since, or a survey already answered, is dropped.
 """
 from __future__ import annotations
 
@@ -12,8 +15,11 @@ import logging
 import threading
 import time
 
+from wechatpy.exceptions import WeChatClientException
+
+from bot.agent_context import context_text
 from bot.assign import Agent
-from bot.jobs import Outbox, runtime, send_custom_message
+from bot.jobs import Outbox, in_order, runtime, send_custom_message
 from bot.masking import mask_openid
 from bot.ratings import how_to_rate
 
@@ -87,12 +93,30 @@ def _ahead_of(openid: str, wait_case: dict) -> int:
     return int(wait_case.get("count") or len(waiting))
 
 
+STALE = {"status": "stale"}
+
+
+def _current_wait(openid: str, since) -> tuple[bool, dict | None]:
+    """(still current, the session): False when the handoff that began at `since` has ended or
+    another began (None `since`: unknown, taken as current)."""
+    session = runtime().storage.get_kf_session(openid)
+    if since is None:
+        return True, session
+    return bool(session) and session.get("waiting_since") == str(since), session
+
+
+@in_order
 def send_handoff_notice(openid: str, agent: dict | None, priority: bool = False,
-                        nobody_online: bool = False, opened: tuple | None = None) -> dict:
+                        nobody_online: bool = False, opened: tuple | None = None, since: int | None = None) -> dict:
     """The handoff notice, with the queue position read from the wait-case API at send time."""
     rt = runtime()
+    current, session = _current_wait(openid, since)
+    if not current:
+        log.info("handoff notice to %s dropped: that handoff has ended", mask_openid(openid))
+        return STALE
     ahead = None
-    if not priority and rt.settings.BOT_ASSIGN_RULE != "pool":  # WeChat's own queue: no position to promise
+    # No position to promise in WeChat's own queue (pool mode), nor once an agent holds the session.
+    if not priority and rt.settings.BOT_ASSIGN_RULE != "pool" and (session or {}).get("state") != "active":
         try:
             ahead = _ahead_of(openid, rt.client.customservice.get_wait_case())
         except Exception as exc:  # the notice matters more than the position in it
@@ -101,13 +125,66 @@ def send_handoff_notice(openid: str, agent: dict | None, priority: bool = False,
     return send_custom_message(openid, _text(text), "handoff", opened=opened)
 
 
-def create_priority_session(openid: str, account: str) -> dict:
-    """Give a scam-in-progress conversation straight to an agent, ahead of WeChat's queue."""
-    result = runtime().client.customservice.create_session(openid, account)
-    log.warning("priority session for %s created with %s", mask_openid(openid), account)
-    return result
+def agent_note(openid: str, session: dict | None, last_text: str | None = None, remark: str = "") -> str:
+    """The context note for the agent taking `openid` (see bot.agent_context)."""
+    rt = runtime()
+    history = rt.storage.history(openid, 10)
+    if last_text and (not history or history[0].get("text") != last_text[:300]):
+        history.insert(0, {"text": last_text, "route": "handoff"})  # this push's turn is written after it
+    session = session or {}
+    waited = time.time() - int(session["waiting_since"]) if session.get("waiting_since") else None
+    try:
+        topics = rt.faq_questions({h["faq_id"] for h in history if h.get("faq_id")})
+    except Exception as exc:  # a note without topic names beats no session
+        log.warning("FAQ questions unavailable for the agent's note: %s", exc)
+        topics = {}
+    return context_text(history, priority=session.get("priority") == "1", reason=session.get("reason", ""),
+                        waited=waited, topics=topics, remark=remark)
 
 
+@in_order
+def connect_agent(openid: str, agent: dict, priority: bool = False, since: int | None = None,
+                  last_text: str | None = None, opened: tuple | None = None) -> dict:
+    """Give the user to the chosen agent (kfsession/create with the context note), then the notice.
+
+    If WeChat refuses the session, the passive transfer the user got keeps them in the agent's
+    queue and the notice tells their place; a priority user (no transfer) gets the hotline."""
+    rt = runtime()
+    current, session = _current_wait(openid, since)
+    if not current:
+        log.info("session for %s with %s not created: that handoff has ended", mask_openid(openid), agent["account"])
+        return STALE
+    try:
+        rt.client.customservice.create_session(openid, agent["account"], text=agent_note(openid, session, last_text))
+    except WeChatClientException as exc:
+        log.warning("kfsession/create for %s with %s refused (%s): %s", mask_openid(openid), agent["account"],
+                    exc.errcode, "hotline offered" if priority else "left in the agent's queue")
+        if priority:
+            return send_custom_message(openid, _text(hotline_text(rt.brand())), "handoff", opened=opened)
+        return send_handoff_notice(openid, agent, False, False, opened, since)
+    if priority:
+        log.warning("priority session for %s created with %s", mask_openid(openid), agent["account"])
+    text = notice_text(Agent(**agent), None, rt.brand(), priority)
+    return send_custom_message(openid, _text(text), "handoff", opened=opened)
+
+
+def hotline_text(brand: dict) -> str:
+    return (f"抱歉，客服暂时没能接入。情况紧急请立即拨打官方热线 {brand['hotline']}；"
+            f"如已被骗转账，请拨打反诈热线 {brand['anti_fraud_hotline']} 或报警 {brand['police']}。")
+
+
+@in_order
+def send_survey(openid: str, account: str, since: str = "") -> dict:
+    """Ask for a rating of the session that began at `since`, unless the user has rated it already."""
+    rt = runtime()
+    extra = rt.storage.load_conversation(openid).extra
+    if extra.get("awaiting") != "rating" or str((extra.get("rating_for") or {}).get("since", "")) != str(since):
+        log.info("survey to %s dropped: already answered", mask_openid(openid))
+        return STALE
+    return send_custom_message(openid, _text(survey_text(Agent(account=account).number)), "survey")
+
+
+@in_order
 def check_pickup(openid: str, waiting_since: int) -> str:
     """If the user is still waiting for the same handoff, say so and offer to take a message."""
     rt = runtime()

@@ -49,6 +49,15 @@ def mask_text(text: str) -> str:
     return text
 
 
+# Digit runs that may be a verification code, a password or a PIN (what mask_text leaves alone).
+_CODE = re.compile(r"(?<![\d*])\d{4,8}(?![\d*])")
+
+
+def mask_secrets(text: str) -> str:
+    """mask_text, and runs of 4-8 digits hidden too: for text shown to people (agents)."""
+    return _CODE.sub("****", mask_text(text)) if text else text
+
+
 class MaskingFilter(logging.Filter):
     """A logging filter that masks personal data in the final message of every record."""
 

@@ -15,6 +15,7 @@ import fcntl
 import logging
 import math
 import os
+import socket
 import subprocess
 import time
 from contextlib import contextmanager
@@ -124,6 +125,28 @@ def connect(settings) -> redis.Redis:
     timeout = settings.BOT_REDIS_TIMEOUT
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                 health_check_interval=30, retry_on_timeout=False)
+
+
+def connect_queue_worker(settings, dequeue_wait: float) -> redis.Redis:
+    """The queue worker's own client, for RQ's blocking dequeue (BLMOVE of up to `dequeue_wait` s).
+
+    With the request path's short BOT_REDIS_TIMEOUT every idle wait for a job ended in a socket
+    timeout, which RQ answers with a reconnect backoff of 1…32 s: notices then went out late.
+    This client's socket timeout outlasts the wait, keepalive and health checks (a PING before a
+    command on a connection idle for 30 s) find a dead server; the job functions keep their own
+    short-deadline client (bot.jobs.configure).
+    """
+    url = settings.REDIS_URL or ensure_embedded(settings.BOT_VAR_DIR)
+    tcp = {} if url.startswith("unix:") else {"socket_keepalive": True, "socket_keepalive_options": _KEEPALIVE}
+    return redis.Redis.from_url(url, socket_timeout=dequeue_wait + 10,
+                                socket_connect_timeout=max(settings.BOT_REDIS_TIMEOUT, 2.0),
+                                health_check_interval=30, retry_on_timeout=False, **tcp)
+
+
+#: TCP keepalive for a connection that waits in a blocking call: a silent peer is found in about
+#: a minute (30 s idle, then 3 probes 10 s apart) rather than the system's two hours.
+_KEEPALIVE = {getattr(socket, name): value for name, value in
+              (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3)) if hasattr(socket, name)}
 
 
 def open_storage(settings=None):

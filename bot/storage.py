@@ -47,6 +47,10 @@ key                                TTL         what
                                                agent online -> when (told when one comes online)
 ``{p}:agentstats:{account}``       none        hash: sessions, wait_total, ratings
 ``{p}:ratings``                    none        stream: every satisfaction rating
+``{p}:mailbox:{openid}``           1 day       sorted set: calls that reach the user (JSON), by
+                                               decision time, sent oldest first (bot.jobs)
+``{p}:mailbox:{openid}:lock``      60 s        one worker at a time sends a user's calls
+``{p}:mailbox:filed:{job}``        1 day       a job's call was filed (its retries do not refile)
 =================================  ==========  ===============================================
 
 Methods raise ``redis.RedisError`` when Redis is unreachable; the endpoint
@@ -163,6 +167,12 @@ class Storage:
         if not data:
             return None
         return {k.decode(): v.decode() for k, v in data.items()}
+
+    def mark_kf_session(self, openid: str, **fields) -> None:
+        """Set fields of the user's agent session (state, account, the silent-agent marks), if it exists."""
+        key = self.key("kf", openid)
+        if self.redis.exists(key):
+            self.redis.hset(key, mapping={k: str(v) for k, v in fields.items()})
 
     def touch_kf_session(self, openid: str, ttl: int = KF_SESSION_TTL, pipe=None) -> None:
         (pipe or self.redis).expire(self.key("kf", openid), ttl)
@@ -392,7 +402,8 @@ class Storage:
         return now
 
     def session_started(self, openid: str, account: str) -> int | None:
-        """Record that `account` took the user; returns how long they waited (s), if known."""
+        """Record that `account` took the user; returns how long they waited (s), if known.
+        The session's `since` becomes now (get_kf_session tells it)."""
         now = int(time.time())
         session = self.get_kf_session(openid) or {}
         waited = now - int(session["waiting_since"]) if session.get("waiting_since") else None
@@ -552,3 +563,31 @@ class Storage:
             account = key.decode()[len(self.key("agentstats", "")):]
             out[account] = {k.decode(): int(v) for k, v in self.redis.hgetall(key).items()}
         return out
+
+    # --- each user's outbound calls, in the order decided (bot.jobs.deliver_in_order) -------------
+    MAILBOX_TTL = 86400
+    _MAILBOX_ADD = """
+    if redis.call('SET', KEYS[2], 1, 'NX', 'EX', ARGV[3]) then
+        redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+        redis.call('EXPIRE', KEYS[1], ARGV[3])
+    end
+    """
+
+    def mailbox_add(self, openid: str, entry: str, decided_at: float) -> None:
+        """File `entry` (JSON with an "id") once for its id, even if the job that files it is retried."""
+        job = json.loads(entry)["id"]
+        self.redis.eval(self._MAILBOX_ADD, 2, self.key("mailbox", openid), self.key("mailbox", "filed", job),
+                        entry, repr(float(decided_at)), self.MAILBOX_TTL)
+
+    def mailbox_head(self, openid: str) -> tuple[str, float] | None:
+        rows = self.redis.zrange(self.key("mailbox", openid), 0, 0, withscores=True)
+        return (rows[0][0].decode("utf-8"), rows[0][1]) if rows else None
+
+    def mailbox_done(self, openid: str, entry: str) -> None:
+        self.redis.zrem(self.key("mailbox", openid), entry)
+
+    def lock_mailbox(self, openid: str, ttl: float) -> bool:
+        return bool(self.redis.set(self.key("mailbox", openid, "lock"), 1, nx=True, px=int(ttl * 1000)))
+
+    def unlock_mailbox(self, openid: str) -> None:
+        self.redis.delete(self.key("mailbox", openid, "lock"))

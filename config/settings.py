@@ -74,6 +74,9 @@ class Settings:
     BOT_AGENT_REFRESH: float = 5.0
     #: Seconds a user waits for an agent before being offered to leave a message.
     BOT_PICKUP_TIMEOUT: int = 180
+    #: Seconds an agent who accepted a user may stay silent before the user is offered other ways
+    #: (half that for a priority session, which is reassigned, then given the hotline).
+    BOT_AGENT_REPLY_TIMEOUT: float = 120.0
 
     # --- Outbound WeChat API calls (run by the queue worker, never in the request path) ---
     BOT_QUEUE_NAME: str = "wechat-outbound"

@@ -41,6 +41,8 @@ class Context:
     #: The user's dialogue state while a text is handled; handlers change it here and the text
     #: handler saves it once at the end (one Redis round trip).
     conversation: object = None
+    #: The user's text being answered (a text, recognised voice or link), for the agent's context note.
+    text: str | None = None
     #: The user's (Conversation, agent session) if the endpoint read them with the push's admission.
     user: tuple | None = None
     #: Writes waiting for the push's last Redis round trip (the endpoint sets a list); None: at once.

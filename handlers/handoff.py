@@ -1,19 +1,23 @@
 """Handoff in the request path: decide at once, leave every API call to the queue worker.
 
 In service hours: transfer to the chosen agent (or WeChat's queue when the
-rule or the loads leave the choice to it, or nobody is online yet), queue the
-notice (agent number, queue position, anti-fraud line) and a pickup check that
-offers to take a message if nobody answers in time. Outside hours: say when
+rule or the loads leave the choice to it, or nobody is online yet); when the
+bot chose the agent, the worker also creates the session with them
+(kfsession/create with a context note; the transfer is the fallback). Then
+the notice (agent number, queue position, anti-fraud line) and a pickup
+check that offers to take a message if nobody answers in time. Outside hours: say when
 agents are back and take the user's next message as a ticket. A scam in
 progress goes first: straight to the least loaded agent, or a priority ticket.
 """
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import asdict
 
 from bot import handoff as wording
 from bot.assign import Agent, pick_agent
-from bot.handoff import check_pickup, create_priority_session, send_handoff_notice
+from bot.handoff import check_pickup, connect_agent, send_handoff_notice, send_survey
 from bot.masking import mask_text
 from bot.ratings import SKIPPED_TEXT, again_text
 from bot.replies import Text, Transfer
@@ -69,10 +73,12 @@ def start_handoff(openid: str, ctx: Context, reason: str = "request"):
 
     since = svc.best_effort(lambda: svc.storage.start_waiting(openid, agent.account if agent else "", False, reason),
                             None)
-    svc.outbox.enqueue(send_handoff_notice, openid, asdict(agent) if agent else None, False, nobody_online,
-                       ctx.opened)
+    if agent is not None:
+        svc.outbox.for_user(openid, connect_agent, asdict(agent), False, since, ctx.text, ctx.opened)
+    else:
+        svc.outbox.for_user(openid, send_handoff_notice, None, False, nobody_online, ctx.opened, since)
     if since is not None:
-        svc.outbox.enqueue(check_pickup, openid, since, delay=settings.BOT_PICKUP_TIMEOUT)
+        svc.outbox.for_user(openid, check_pickup, since, delay=settings.BOT_PICKUP_TIMEOUT)
     return Transfer(agent.account if agent else None)
 
 
@@ -82,9 +88,8 @@ def priority_handoff(openid: str, text: str, ctx: Context) -> str:
     agents = _agents(ctx) if svc.hours.is_open(ctx.now) else []
     agent = pick_agent(agents or [], priority=True)
     if agent is not None:
-        svc.best_effort(lambda: svc.storage.start_waiting(openid, agent.account, True, "scam_alert"), None)
-        svc.outbox.enqueue(create_priority_session, openid, agent.account)
-        svc.outbox.enqueue(send_handoff_notice, openid, asdict(agent), True, False, ctx.opened)
+        since = svc.best_effort(lambda: svc.storage.start_waiting(openid, agent.account, True, "scam_alert"), None)
+        svc.outbox.for_user(openid, connect_agent, asdict(agent), True, since, text, ctx.opened)
         return f"已为您优先转接人工客服 {agent.number}，请留意本对话。"
     number = svc.best_effort(lambda: svc.storage.create_ticket(openid, mask_text(text), priority=True, reason="scam_alert"), None)
     if number is None:
@@ -103,6 +108,25 @@ def take_ticket(openid: str, text: str, ctx: Context):
     if number is None:
         return Text(f"抱歉，留言暂时没能保存，请稍后再发一次，或拨打官方热线 {svc.brand['hotline']}。")
     return Text(wording.ticket_text(number))
+
+
+_RESCUE_CHOICE = re.compile(r"^\s*([12])\s*[。.!！]?\s*$")
+LEAVE_MESSAGE_PROMPT = "好的，请直接回复一条消息描述您的问题，我会生成工单，客服稍后在这里回复您。"
+
+
+def rescue_choice(text: str) -> str | None:
+    """"1" (queue again) or "2" (leave a message): the answer to the silent-agent offer (bot.rescue)."""
+    match = _RESCUE_CHOICE.match(unicodedata.normalize("NFKC", text or ""))
+    return match.group(1) if match else None
+
+
+def take_rescue_choice(openid: str, choice: str, ctx: Context):
+    ctx.notes["route"] = "rescue_choice"
+    if choice == "1":
+        _set_awaiting(openid, ctx, None)
+        return start_handoff(openid, ctx, reason="requeue")
+    _set_awaiting(openid, ctx, {"awaiting": "ticket"})
+    return Text(LEAVE_MESSAGE_PROMPT)
 
 
 def take_rating(openid: str, score: int, rating_for: dict, ctx: Context):
@@ -130,6 +154,5 @@ def rating_not_understood(ctx: Context):
 def after_session(openid: str, account: str, since: str, ctx: Context) -> None:
     """The agent closed the session: ask for a rating (a survey spends the least urgent allowance)."""
     svc = ctx.services
-    number = Agent(account=account).number
     _set_awaiting(openid, ctx, {"awaiting": "rating", "rating_for": {"account": account, "since": since}})
-    svc.outbox.send_text(openid, wording.survey_text(number), purpose="survey")
+    svc.outbox.for_user(openid, send_survey, account, since)

@@ -11,19 +11,30 @@ from bot.decision import Conversation
 from bot.masking import mask_text
 from handlers import Context, on_message
 from bot.ratings import rating_of
-from handlers.handoff import clear_awaiting, rating_not_understood, take_rating, take_ticket
+from handlers.handoff import (clear_awaiting, rating_not_understood, rescue_choice, take_rating, take_rescue_choice,
+                              take_ticket)
 from handlers.routes import answer_decision
 
 
 def answer_text(openid: str, text: str, ctx: Context):
     svc = ctx.services
     storage = svc.storage
+    ctx.text = text
     conversation, session = ctx.user or svc.best_effort(lambda: storage.load_user(openid), (Conversation(), None))
     awaiting = conversation.extra.get("awaiting")
     if awaiting == "rating":
         score = rating_of(text)
         if score is not None:
             return take_rating(openid, score, conversation.extra.get("rating_for") or {}, ctx)
+    if awaiting == "rescue":  # the silent-agent offer: 1 queue again, 2 leave a message, else as usual
+        conversation.extra.pop("awaiting", None)
+        choice = rescue_choice(text)
+        if choice is not None:
+            ctx.conversation = conversation
+            reply = take_rescue_choice(openid, choice, ctx)
+            entry = {"text": mask_text(text[:300]), "route": ctx.notes["route"]}
+            ctx.write(lambda pipe: storage.save_turn(openid, ctx.conversation, entry, pipe))
+            return reply
     decision, ctx.conversation = svc.router.route(text, conversation, now=ctx.now)
     if awaiting == "rating" and not _moved_on(decision):
         ctx.conversation = conversation

@@ -69,6 +69,18 @@ def until(predicate, timeout: float = 15.0, what: str = "condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def agents_online(fake, storage, every: tuple[str, ...], online: tuple[str, ...]) -> None:
+    """Put exactly `online` of the agents `every` on duty in the fake WeChat, and wait (bounded)
+    until the worker's agent cache says so."""
+    for account in every:
+        fake.set_agent_online(account, account in online)
+
+    def cache_matches():
+        cached = storage.cached_agents()
+        return cached is not None and sorted(a["account"] for a in cached) == sorted(online)
+    until(cache_matches, what=f"agent cache {online}")
+
+
 class SlowProxy:
     """A TCP proxy on 127.0.0.1 in front of a real server that holds each request for `delay`
     seconds (a slow network or an overloaded Redis), counting the requests it forwards."""

@@ -93,8 +93,7 @@ def test_handoff_notice_is_sent_by_the_queue_worker_and_agent_session_silences_t
     assert reply["MsgType"] == "transfer_customer_service"
     notice = fake.wait_for_sent(user, 1, timeout=20)[0]
     assert "人工" in notice["content"]
-    assert user in fake.waiting()
-    assert fake.agent_accept(AGENT, user) == user
+    assert fake.session_of(user) == AGENT and fake.session_text(user)  # the bot chose: kfsession/create
     fake.wait_pushes(timeout=10)
     assert storage.get_kf_session(user)["account"] == AGENT
     assert fake.user_says(user, "我的提现失败了") is None       # WeChat routes it to the agent, not the bot

@@ -539,3 +539,33 @@ def test_targeted_transfer_and_switch(plain):
     fake.clock.advance(31 * 60)                                         # idle sessions end after 30 minutes
     assert fake.session_of("o1") is None
     assert fake.user_says("o1", "hello")["Content"] == "收到：hello"
+
+
+def test_session_text_and_chat_records(plain, clock):
+    """kfsession/create keeps its 附加信息 text; msgrecord/getmsglist serves what agent and user wrote."""
+    fake, bot = plain
+    cs = wechat_client(fake).customservice
+    fake.user_says("o1", "hi")
+    fake.add_agent(KF1, "小王")
+    assert errcode_of(lambda: cs._post(WECHAT + "/customservice/kfsession/create",
+                                       data={"openid": "o1", "kf_account": KF1, "text": ["x"]})) == 47001
+    assert cs.create_session("o1", KF1, text="【普通】用户要求人工")["errcode"] == 0
+    assert fake.session_text("o1") == ["【普通】用户要求人工"]
+    start = int(clock())
+    clock.advance(5)
+    fake.agent_says(KF1, "o1", "您好，我是小王")
+    clock.advance(5)
+    assert fake.user_says("o1", "我的提现失败了") is None
+    fake.user_sends("o1", "image", pic_url="http://example.com/a.jpg", media_id="m1")
+    records = cs.get_records(start, int(clock()))
+    assert records["number"] == 3 and records["msgid"] == 4
+    assert [(r["opercode"], r["text"], r["worker"]) for r in records["recordlist"]] == [
+        (2002, "您好，我是小王", KF1), (2003, "我的提现失败了", KF1), (2003, "[image]", KF1)]
+    assert records["recordlist"][0] == {"openid": "o1", "opercode": 2002, "text": "您好，我是小王",
+                                        "time": start + 5, "worker": KF1}
+    page = cs.get_records(start, int(clock()), msgid=1, number=2)
+    assert page["number"] == 2 and cs.get_records(start, int(clock()), msgid=page["msgid"])["number"] == 1
+    assert cs.get_records(start + 6, int(clock()))["number"] == 2             # by time
+    assert errcode_of(lambda: cs.get_records(start, start + 24 * 3600 + 1)) == 65417
+    assert errcode_of(lambda: cs.get_records(start, int(clock()), number=10001)) == 65416
+    assert errcode_of(lambda: cs.get_records(start, int(clock()), msgid=0)) == 65416

@@ -15,7 +15,7 @@ from bot.sim.fake_wechat import FakeWeChat
 from bot.sim.stack import BotProcesses
 from bot.storage import Storage
 from config.settings import PROJECT_ROOT
-from tests.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, bot_env, until
+from tests.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, agents_online, bot_env, until
 
 KF1 = "kf1001@demo_wallet_official"
 KF2 = "kf1002@demo_wallet_official"
@@ -33,12 +33,7 @@ class Stack:
         time.sleep(0.7)  # the web workers look at the file every 0.5 s
 
     def agents_online(self, *accounts):
-        for account in (KF1, KF2):
-            self.fake.set_agent_online(account, account in accounts)
-        def cache_matches():
-            cached = self.storage.cached_agents()
-            return cached is not None and sorted(a["account"] for a in cached) == sorted(accounts)
-        until(cache_matches, what=f"agent cache {accounts}")
+        agents_online(self.fake, self.storage, (KF1, KF2), accounts)
 
     def cli(self, *args) -> str:
         out = subprocess.run([sys.executable, "-m", "bot", *args], cwd=PROJECT_ROOT, env={**os.environ, **self.env},
@@ -131,10 +126,11 @@ def test_after_hours_ticket_then_user_notified_when_agents_are_back(s):
 
 
 def test_priority_scam_handoff_jumps_the_queue(s):
-    s.agents_online(KF1)
+    s.agents_online()
     waiting, victim = "oHandoffWaiting0000000000001", "oHandoffVictim00000000000001"
-    s.fake.user_says(waiting, "转人工")
+    s.fake.user_says(waiting, "转人工")                      # nobody online: WeChat's queue
     assert waiting in s.fake.waiting()
+    s.agents_online(KF1)
     reply = s.fake.user_says(victim, "自称客服的人说我账户异常要冻结，让我把钱转到安全账户")
     assert reply["MsgType"] == "text" and "安全账户" in reply["Content"] and "优先转接" in reply["Content"]
     until(lambda: s.fake.session_of(victim) == KF1, what="priority session created by the API")

@@ -259,3 +259,21 @@ def test_the_budget_leaves_room_for_one_redis_call():
     with pytest.raises(ValueError, match="BOT_REDIS_TIMEOUT"):
         Settings.from_env({}, BOT_REPLY_BUDGET=1.0, BOT_REDIS_TIMEOUT=1.0)
     assert Settings.from_env({}).redis_window == 3.0
+
+
+@pytest.mark.parametrize("unix", [True, False])
+def test_the_queue_workers_client_waits_out_a_blocking_dequeue(tmp_path, unix):
+    """RQ's BLMOVE outlasts BOT_REDIS_TIMEOUT; the worker's own client must not time it out
+    (over the embedded server's unix socket and over TCP alike)."""
+    from bot.commands.worker import WORKER_TTL
+    from bot.redis_server import connect_queue_worker
+
+    server = RedisServer(tmp_path, port=None if unix else free_port()).start()
+    try:
+        settings = Settings.from_env({}, REDIS_URL=server.url, BOT_REDIS_TIMEOUT=0.2, BOT_REPLY_BUDGET=1.0)
+        client = connect_queue_worker(settings, WORKER_TTL - 15)
+        kwargs = client.connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] >= WORKER_TTL - 15 and kwargs["health_check_interval"] > 0
+        assert client.blmove("empty", "elsewhere", 1) is None       # five times the request path's deadline
+    finally:
+        server.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.decision import Conversation, RouteDecision
+from bot.decision import RouteDecision
 from bot.faq import load_corpus
 from bot.router import Router, build_router, default_prechecks
 from bot.understanding.model import Reading

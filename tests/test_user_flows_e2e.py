@@ -17,12 +17,17 @@ from tests.test_handoff_e2e import s, stack  # noqa: F401  (fixtures: the same s
 FALLBACK = "没太明白"
 
 
+def _session_opened(s, user: str) -> str:
+    """The agent the bot opened a session with for `user` (it creates the session itself)."""
+    until(lambda: (s.storage.get_kf_session(user) or {}).get("state") == "active", what="session active")
+    return s.storage.get_kf_session(user)["account"]
+
+
 def _served_and_closed(s, user: str) -> str:
     """A whole session with KF1; returns the survey the user got."""
+    s.agents_online(KF1)
     assert s.fake.user_says(user, "转人工")["MsgType"] == "transfer_customer_service"
-    s.fake.agent_accept(KF1, user)
-    until(lambda: (s.storage.get_kf_session(user) or {}).get("state") == "active", what="session active")
-    s.fake.agent_close(KF1, user)
+    s.fake.agent_close(_session_opened(s, user), user)
     return until(lambda: [m["content"] for m in s.fake.sent_to(user) if "打分" in (m["content"] or "")],
                  what="survey")[0]
 
@@ -89,9 +94,9 @@ def test_every_menu_button_does_something_useful(s, key):
         assert reply["MsgType"] == "text" and FALLBACK not in reply["Content"] and len(reply["Content"]) > 20
     if MENU["clicks"][key].get("route") == "handoff":  # the next message reaches WeChat's queue, and an agent
         assert "转接" in s.fake.wait_for_sent(user, 1, timeout=15)[0]["content"]
-        assert s.fake.user_says(user, "我的提现一直没到账")["MsgType"] == "transfer_customer_service"
-        assert s.fake.agent_accept(KF1, user) == user
-        s.fake.agent_close(KF1, user)
+        account = _session_opened(s, user)
+        assert s.fake.user_says(user, "我的提现一直没到账") is None   # WeChat hands it to the agent now
+        s.fake.agent_close(account, user)
 
 
 def test_popular_topics_answer_a_number(s):
@@ -129,16 +134,16 @@ def test_pickup_timeout_is_followed_by_agents_online_when_one_comes_online(s):
     s.fake.agent_close(KF1, user)
 
 
-def test_a_message_left_while_agents_are_busy_gets_no_agents_back_notice(s):
-    s.agents_online(KF1)
+def test_a_message_left_while_agents_are_busy_gets_no_agents_back_notice(pool):
+    pool.agents_online(KF1)      # WeChat's own queue: online, but nobody picks the user up in time
     user = "oFlowPickupBusy000000000001"
-    s.fake.user_says(user, "人工")
-    s.fake.wait_for_sent(user, 2, timeout=PICKUP_TIMEOUT + 15)     # notice, then the pickup-timeout offer
-    number = s.fake.user_says(user, "转账显示处理中，帮我查一下")["Content"].split("工单号 ")[1][:11]
-    assert s.storage.get_ticket(number)["reason"] == "agents_busy"
+    pool.fake.user_says(user, "人工")
+    pool.fake.wait_for_sent(user, 2, timeout=PICKUP_TIMEOUT + 15)     # notice, then the pickup-timeout offer
+    number = pool.fake.user_says(user, "转账显示处理中，帮我查一下")["Content"].split("工单号 ")[1][:11]
+    assert pool.storage.get_ticket(number)["reason"] == "agents_busy"
     time.sleep(1.0)  # a bounded wait over several agent refreshes (BOT_AGENT_REFRESH=0.3)
-    assert s.storage.get_ticket(number)["status"] == "open"
-    assert not [m for m in s.fake.sent_to(user) if "已上线" in (m["content"] or "")]
+    assert pool.storage.get_ticket(number)["status"] == "open"
+    assert not [m for m in pool.fake.sent_to(user) if "已上线" in (m["content"] or "")]
 
 
 def test_readme_states_the_ticket_number_format(s):

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import logging
 
+#: RQ's worker TTL; its blocking dequeue waits this less 15 s for a job, and the dequeue
+#: connection's socket timeout must outlast that wait (bot.redis_server.connect_queue_worker).
+WORKER_TTL = 420
+
 
 def run(args) -> int:
     import time
@@ -13,13 +17,13 @@ def run(args) -> int:
     from bot import jobs
     from bot.handoff import AgentRefresher
     from bot.app import configure_logging
-    from bot.redis_server import connect
+    from bot.redis_server import connect, connect_queue_worker
     from config.settings import Settings
 
     settings = Settings.from_env()
     configure_logging(settings)
-    connection = connect(settings)
-    jobs.configure(settings, connection)
+    jobs.configure(settings, connect(settings))          # the jobs: short deadlines, like the request path
+    connection = connect_queue_worker(settings, WORKER_TTL)  # the dequeue: blocks while the queue is empty
     log = logging.getLogger(__name__)
     log.info("outbound worker on queue %s", settings.BOT_QUEUE_NAME)
     refresher = AgentRefresher(settings.BOT_AGENT_REFRESH)
@@ -28,7 +32,8 @@ def run(args) -> int:
     try:
         while True:
             # SimpleWorker runs jobs in this process: one HTTP keep-alive session, no fork per message.
-            worker = SimpleWorker([Queue(settings.BOT_QUEUE_NAME, connection=connection)], connection=connection)
+            worker = SimpleWorker([Queue(settings.BOT_QUEUE_NAME, connection=connection)], connection=connection,
+                                  worker_ttl=WORKER_TTL)
             try:
                 worker.work(with_scheduler=True, burst=args.burst, logging_level=settings.BOT_LOG_LEVEL)
                 return 0

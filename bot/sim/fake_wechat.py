@@ -15,8 +15,11 @@ Where the doc is silent the fake picks a real code: an unknown API path answers 
 HTTP method 43001/43002, custom send as an unknown kf_account 65401, an empty text 44004, a missing
 media_id 40007, an unknown msgtype 40008. A transfer reply to an event is ignored. Only a
 timeout or refused connection is retried; a non-200 or malformed reply, or one addressed to someone
-else, is refused at once (BotReplyError, the user sees SERVICE_UNAVAILABLE). Not modelled: IP
-whitelists, daily quotas, stable_token force-refresh limits, media upload, msgrecord.
+else, is refused at once (BotReplyError, the user sees SERVICE_UNAVAILABLE). kfsession/create
+keeps its optional `text` (附加信息, shown to the agent; `session_notes`). msgrecord/getmsglist
+serves the agents' chat records: what an agent wrote (opercode 2002) and what the user wrote to
+them (2003), by time, paged by msgid; a period over 24 h answers 65417, bad parameters 65416.
+Not modelled: IP whitelists, daily quotas, stable_token force-refresh limits, media upload.
 """
 from __future__ import annotations
 
@@ -42,6 +45,10 @@ SESSION_IDLE = 30 * 60
 TYPING_LIFE = 15
 TYPING_NEEDS_EXCHANGE = 30
 MAX_AGENTS = 100
+RECORD_PERIOD_MAX = 24 * 3600
+RECORD_NUMBER_MAX = 10000
+# Chat-record operation codes (msgrecord/getmsglist): the agent sent / the agent received.
+AGENT_SENT, AGENT_RECEIVED = 2002, 2003
 # Which interaction opens which allowance: (seconds it lasts, messages it allows).
 ALLOWANCES = {"message": (48 * 3600, 5), "event": (60, 3)}
 OPENS_EVENT_ALLOWANCE = {"subscribe", "SCAN", "CLICK", "scancode_push", "scancode_waitmsg"}
@@ -83,6 +90,8 @@ ERRMSG = {
     65413: "no session for this customer",
     65414: "customer is being served by another agent",
     65415: "customer service agent is offline",
+    65416: "invalid parameter",
+    65417: "query period exceeds the limit",
 }
 OK = {"errcode": 0, "errmsg": "ok"}
 _BAD_JSON = object()
@@ -160,6 +169,7 @@ ROUTES = {
     "/customservice/kfsession/getsession": ("GET", "session_get", True),
     "/customservice/kfsession/getsessionlist": ("GET", "session_list", True),
     "/customservice/kfsession/getwaitcase": ("GET", "wait_case", True),
+    "/customservice/msgrecord/getmsglist": ("POST", "msg_records", True),
 }
 
 
@@ -223,6 +233,8 @@ class FakeWeChat:
         self._sessions: dict[str, dict] = {}   # openid -> {kf_account, createtime, active_at}
         self._waiting: dict[str, dict] = {}    # openid -> {latest_time, kf_account, messages}
         self._inbox: dict[str, list] = {}
+        self._records: list[dict] = []       # chat records, msgid = index + 1
+        self.session_notes: list[dict] = []  # every kfsession/create `text`: openid, kf_account, text, at
         self._faults: list[_Fault] = []
         self._push_threads: list[threading.Thread] = []
         self.token_fetches = 0
@@ -563,8 +575,10 @@ class FakeWeChat:
         for openid in [o for o, s in self._sessions.items() if s["active_at"] < cutoff]:
             del self._sessions[openid]
 
-    def _create_session(self, kf_account, openid, pushes) -> None:
+    def _create_session(self, kf_account, openid, pushes, text=None) -> None:
         self._known_user(openid)
+        if text is not None and not isinstance(text, str):
+            raise ApiError(47001)
         agent = self._agent(kf_account)
         if not agent["online"]:
             raise ApiError(65415)
@@ -576,10 +590,21 @@ class FakeWeChat:
             return
         now = self.clock()
         self._sessions[openid] = {"kf_account": kf_account, "createtime": int(now), "active_at": now}
+        if text:
+            self.session_notes.append({"openid": openid, "kf_account": kf_account, "text": text, "at": now})
         case = self._waiting.pop(openid, None)
         for message in case["messages"] if case else ():
-            self._inbox.setdefault(kf_account, []).append(message)
+            self._to_agent(kf_account, message)
         pushes.append((openid, self.builder.kf_create_session(openid, kf_account)))
+
+    def _to_agent(self, kf_account: str, message: dict) -> None:
+        self._inbox.setdefault(kf_account, []).append(message)
+        text = message.get("content") if message.get("msgtype") == "text" else f"[{message.get('msgtype')}]"
+        self._record(message["openid"], AGENT_RECEIVED, text or "", kf_account, message["at"])
+
+    def _record(self, openid: str, opercode: int, text: str, kf_account: str, at: float) -> None:
+        self._records.append({"openid": openid, "opercode": opercode, "text": text, "time": int(at),
+                              "worker": kf_account})
 
     def _session_with(self, kf_account, openid) -> dict:
         """The live session between this agent and user, else 65413."""
@@ -596,7 +621,7 @@ class FakeWeChat:
         pushes.append((openid, self.builder.kf_close_session(openid, kf_account)))
 
     def _api_session_create(self, params, body, pushes):
-        self._create_session(body.get("kf_account"), body.get("openid"), pushes)
+        self._create_session(body.get("kf_account"), body.get("openid"), pushes, body.get("text"))
         return dict(OK)
 
     def _api_session_close(self, params, body, pushes):
@@ -619,6 +644,24 @@ class FakeWeChat:
     def _api_wait_case(self, params, body, pushes):
         cases = [{"latest_time": c["latest_time"], "openid": o} for o, c in self._waiting.items()]
         return {"count": len(cases), "waitcaselist": cases[:100]}
+
+    def _api_msg_records(self, params, body, pushes):
+        start, end, msgid, number = (body.get(k) for k in ("starttime", "endtime", "msgid", "number"))
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end, msgid, number)):
+            raise ApiError(65416)
+        if end < start or msgid < 1 or not 1 <= number <= RECORD_NUMBER_MAX:
+            raise ApiError(65416)
+        if end - start > RECORD_PERIOD_MAX:
+            raise ApiError(65417)
+        found = [(i + 1, r) for i, r in enumerate(self._records[msgid - 1:], start=msgid - 1)
+                 if start <= r["time"] <= end][:number]
+        return {"recordlist": [dict(r) for _, r in found], "number": len(found),
+                "msgid": found[-1][0] + 1 if found else msgid}
+
+    def session_text(self, openid: str) -> list[str]:
+        """The `text` of every kfsession/create for `openid`, oldest first."""
+        with self._lock:
+            return [n["text"] for n in self.session_notes if n["openid"] == openid]
 
     def session_of(self, openid: str) -> str | None:
         """The kf account serving `openid` now, or None."""
@@ -717,7 +760,7 @@ class FakeWeChat:
             session = self._sessions.get(openid)
             if session is not None:
                 session["active_at"] = now
-                self._inbox.setdefault(session["kf_account"], []).append(record)
+                self._to_agent(session["kf_account"], record)
                 self._changed.notify_all()
                 return None
             case = self._waiting.get(openid)
@@ -728,6 +771,11 @@ class FakeWeChat:
         if reply is not None and reply["MsgType"] == "transfer_customer_service":
             target = (reply.get("TransInfo") or {}).get("KfAccount") or None
             with self._lock:
+                self._expire_sessions()
+                session = self._sessions.get(openid)
+                if session is not None:  # the developer created the session meanwhile: it has the message
+                    self._to_agent(session["kf_account"], record)
+                    return reply
                 case = self._waiting.setdefault(openid, {"latest_time": int(now), "messages": [record]})
                 case["kf_account"] = target
         return reply
@@ -778,6 +826,7 @@ class FakeWeChat:
         with self._lock:
             self._session_with(kf_account, openid)["active_at"] = self.clock()
             self._record_sent(openid, "text", {"content": text}, kf_account, via="kf")
+            self._record(openid, AGENT_SENT, text, kf_account, self.clock())
 
     def agent_close(self, kf_account: str, openid: str) -> None:
         pushes = []

@@ -24,7 +24,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy import sparse
@@ -32,7 +32,7 @@ from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from bot.understanding.augment import HomophoneTable, SynonymTable, variants
 from bot.understanding.embedder import EmbeddingCache
-from bot.understanding.features import Featurizer, tokens
+from bot.understanding.features import Featurizer
 from bot.understanding.model import IntentModel, Params
 from bot.understanding.text import embed_text
 
