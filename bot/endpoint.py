@@ -104,8 +104,9 @@ def _handle(svc, push, now: float, admission: Admission, allowance: str | None) 
     if push.encrypted and body != "success":
         body = svc.crypto.encrypt_message(body, push.nonce, push.timestamp)
     route = ctx.notes.get("route", _kind(message))
-    log.info("%s from %s -> %s in %.1f ms", _kind(message), mask_openid(message.source), route,
-             (time.time() - now) * 1000)
+    if log.isEnabledFor(logging.DEBUG):  # one line per message: off unless BOT_LOG_LEVEL=DEBUG
+        log.debug("%s from %s -> %s in %.1f ms", _kind(message), mask_openid(message.source), route,
+                  (time.time() - now) * 1000)
     return body, route, ctx.writes or []
 
 
@@ -121,8 +122,10 @@ def _over_rate_limit(svc, counts: tuple[int, int] | None, message, ctx: Context)
     settings = svc.settings
     if user > settings.BOT_USER_RATE:
         ctx.notes["route"] = "rate_limited"
-        log.warning("%s over %s messages a minute", mask_openid(message.source), settings.BOT_USER_RATE)
-        return True, Text(SLOW_DOWN) if user == settings.BOT_USER_RATE + 1 else None
+        noticed = user == settings.BOT_USER_RATE + 1  # the first over the limit; silence for the rest
+        if noticed:
+            log.warning("%s over %s messages a minute", mask_openid(message.source), settings.BOT_USER_RATE)
+        return True, Text(SLOW_DOWN) if noticed else None
     if everyone > settings.BOT_GLOBAL_RATE:
         ctx.notes["route"] = "busy"
         return True, Text(BUSY)
@@ -177,7 +180,7 @@ def _answer(svc, push, now: float) -> Response:
     admission = svc.best_effort(lambda: svc.storage.admit_push(
         nonce=push.nonce, nonce_ttl=2 * settings.BOT_REPLAY_WINDOW, dedupe_key=key, claim_ttl=ttl,
         openid=message.source, count=kind in _RATE_LIMITED, allowance=allowance, now=now,
-        load_user=kind in _READS_USER), Admission())
+        load_user=kind in _READS_USER, user_limit=settings.BOT_USER_RATE), Admission())
     if not admission.nonce_new:
         log.warning("refused POST %s: nonce already used", request.path)
         return Response("nonce already used\n", status=403, mimetype="text/plain")

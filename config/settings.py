@@ -52,7 +52,7 @@ class Settings:
     #: later than this less BOT_REDIS_TIMEOUT; a handler registered as blocking that runs longer
     #: answers "success" and sends its reply as a customer-service message.
     BOT_REPLY_BUDGET: float = 4.0
-    #: Messages one user may send per minute; more get one polite reply, then silence.
+    #: Messages one user may send in any 60 s (sliding window); more get one polite reply, then silence.
     BOT_USER_RATE: int = 30
     #: Messages per second the whole service answers in full; past it, a short "busy" reply.
     BOT_GLOBAL_RATE: int = 2000
