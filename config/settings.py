@@ -33,6 +33,8 @@ class Settings:
 
     # --- Redis ---
     #: Unset: an embedded Redis server is started with its data under BOT_VAR_DIR.
+    #: redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]: the current
+    #: primary of a Sentinel service, followed across failovers (bot.redis_server).
     REDIS_URL: str = ""
     #: Prefix of every key the bot writes.
     BOT_REDIS_PREFIX: str = "wxbot"
@@ -126,7 +128,10 @@ class Settings:
             value = getattr(self, field.name)
             if field.name in secret and value:
                 value = "***"
-            elif field.name == "REDIS_URL" and value and "@" in value:
-                value = value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
+            elif field.name == "REDIS_URL" and value:
+                if "@" in value:
+                    value = value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
+                if "sentinel_password=" in value:
+                    value = value.split("?", 1)[0] + "?sentinel_password=***"
             out[field.name] = value
         return out
