@@ -10,6 +10,9 @@ get the identical stored replies after it, and retries of pushes answered during
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -22,7 +25,7 @@ from bot.sim.fake_wechat import FakeWeChat
 from bot.sim.pusher import PushBuilder, Pusher
 from bot.sim.stack import BotProcesses
 from bot.storage import Storage
-from config.settings import Settings
+from config.settings import PROJECT_ROOT, Settings
 from tests.conftest import free_port
 from tests.helpers import AES_KEY, APP_ID, APP_SECRET, TOKEN, bot_env, until
 
@@ -97,6 +100,9 @@ def test_the_sentinel_url_reaches_the_current_primary(group):
     client.set("k", "v")
     assert group.primary.client().get("k") == b"v"
     assert client.connection_pool.service_name == SERVICE
+    status = subprocess.run([sys.executable, "-m", "bot", "redis", "status"], cwd=PROJECT_ROOT, timeout=60,
+                            env={**os.environ, "REDIS_URL": group.url}, capture_output=True, text=True)
+    assert f"primary 127.0.0.1:{group.primary.port}; replicas: 127.0.0.1:{group.replica.port}" in status.stdout
 
 
 class Traffic:
