@@ -139,7 +139,7 @@ def run(args, signer, mix, redis_server, tmp) -> None:
         drive(app, fresh(signer, mix, 300, f"w{name}"))  # warm caches, lazy imports
     # Rounds alternate between the apps so a burst of noise on the machine hits both alike.
     per_push = {name: [] for name in apps}
-    redis_ms = []
+    redis_ms = {name: [] for name in apps}
     for round_no in range(args.rounds):
         for name, app in apps.items():
             batch = fresh(signer, mix, args.pushes, f"r{round_no}{name}")
@@ -148,10 +148,9 @@ def run(args, signer, mix, redis_server, tmp) -> None:
             if set(statuses) != {"200 OK"}:  # (bottle, the peer's framework, says "200 OK" too)
                 raise SystemExit(f"{name}: unexpected statuses {statuses}")
             per_push[name].append(cpu / args.pushes * 1000)
-            if name == "bot":
-                redis_ms.append((cpu_seconds(redis_server.process.pid) - redis_before) / args.pushes * 1000)
+            redis_ms[name].append((cpu_seconds(redis_server.process.pid) - redis_before) / args.pushes * 1000)
     for name, values in per_push.items():
-        extra = f", redis-server {statistics.median(redis_ms):.3f} ms" if name == "bot" else ""
+        extra = f", redis-server {statistics.median(redis_ms[name]):.3f} ms" if name != "bare" else ""
         print(f"{name:6s} median {statistics.median(values):.3f} ms CPU per push (min {min(values):.3f}, "
               f"max {max(values):.3f}, {args.rounds} rounds of {args.pushes}){extra}")
     bot, bare = statistics.median(per_push["bot"]), statistics.median(per_push["bare"])

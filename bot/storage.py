@@ -95,9 +95,9 @@ class Storage:
         self.redis = client
         self.prefix = prefix
         self._admit = client.register_script(self._ADMIT)
-        self._save_turn = client.register_script(self._SAVE_TURN)
+        self._finish = client.register_script(self._FINISH)
         self._spend = client.register_script(self._SPEND)
-        self._scripts = {s.sha: s for s in (self._admit, self._save_turn, self._spend)}
+        self._scripts = {s.sha: s for s in (self._admit, self._finish, self._spend)}
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -281,13 +281,36 @@ class Storage:
             state = self._user_of(conversation, dict(zip(session[::2], session[1::2])))
         return Admission(bool(nonce_new), bool(claimed), counts, state)
 
+    # The reply for WeChat's retries and the push counted under its route (KEYS 1-2, when KEYS[1]
+    # is not ''), and a text's turn: the dialogue state and the entry in the agent's history
+    # (KEYS 3-4, when given). One script, so the end of a push is one command, not a pipeline.
+    _FINISH = """
+    if KEYS[1] ~= '' then
+        redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+        redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+    end
+    if KEYS[3] then
+        redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+        redis.call('LPUSH', KEYS[4], ARGV[6])
+        redis.call('LTRIM', KEYS[4], 0, ARGV[7] - 1)
+        redis.call('EXPIRE', KEYS[4], ARGV[8])
+    end
+    """
+
     def finish_push(self, dedupe_key: str, body: bytes, content_type: str, ttl: int, route: str,
-                    writes=()) -> None:
-        """Keep the reply for WeChat's retries, count the push under its route and send the
-        handler's deferred writes, in one round trip."""
+                    writes=(), turn: tuple | None = None) -> None:
+        """Keep the reply for WeChat's retries, count the push under its route, save the text's
+        `turn` (openid, Conversation, history entry) and send the handler's other deferred writes,
+        in one round trip (one command when there are no other writes)."""
+        keys = [self.key("reply", dedupe_key), self.key("stats", "handled")]
+        args = [content_type.encode() + b"\n" + body, ttl, route]
+        if turn is not None:
+            self._add_turn(keys, args, *turn)
+        if not writes:
+            self._finish(keys=keys, args=args)
+            return
         with self._pipeline() as pipe:
-            pipe.set(self.key("reply", dedupe_key), content_type.encode() + b"\n" + body, ex=ttl)
-            pipe.hincrby(self.key("stats", "handled"), route, 1)
+            self._run(self._finish, keys, args, pipe)
             self.apply(writes, pipe)
 
     def load_user(self, openid: str) -> tuple[Conversation, dict[str, str] | None]:
@@ -303,19 +326,17 @@ class Storage:
     def _user_of(self, raw, session) -> tuple[Conversation, dict[str, str] | None]:
         return self._conversation(raw), ({k.decode(): v.decode() for k, v in session.items()} or None)
 
-    _SAVE_TURN = """
-    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-    redis.call('LPUSH', KEYS[2], ARGV[3])
-    redis.call('LTRIM', KEYS[2], 0, ARGV[4] - 1)
-    redis.call('EXPIRE', KEYS[2], ARGV[5])
-    """
-
     def save_turn(self, openid: str, conversation: Conversation, entry: dict, pipe=None) -> None:
         """The dialogue state after a message, and the message in the agent's history (one command)."""
-        self._run(self._save_turn, (self.key("conv", openid), self.key("history", openid)),
-                  (self._conversation_json(conversation), CONVERSATION_TTL,
-                   json.dumps({"at": int(time.time()), **entry}, ensure_ascii=False), self.HISTORY_LEN,
-                   self.HISTORY_TTL), pipe)
+        keys, args = ["", ""], ["", "", ""]
+        self._add_turn(keys, args, openid, conversation, entry)
+        self._run(self._finish, keys, args, pipe)
+
+    def _add_turn(self, keys: list, args: list, openid: str, conversation: Conversation, entry: dict) -> None:
+        keys += (self.key("conv", openid), self.key("history", openid))
+        args += (self._conversation_json(conversation), CONVERSATION_TTL,
+                 json.dumps({"at": int(time.time()), **entry}, ensure_ascii=False), self.HISTORY_LEN,
+                 self.HISTORY_TTL)
 
     # --- counters and marks ----------------------------------------------------------------------
     def handled_counts(self) -> dict[str, int]:

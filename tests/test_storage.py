@@ -176,3 +176,18 @@ def test_scripts_run_by_sha_and_survive_a_server_that_forgot_them(storage):
     assert storage.spend_budget("oU")
     commands = storage.redis.info("commandstats")
     assert "cmdstat_eval" not in commands                    # never the script's text on a push
+
+
+def test_the_end_of_a_text_push_is_one_command(storage):
+    """Reply, route count, dialogue state and history entry: one EVALSHA, no pipeline."""
+    admit(storage)
+    storage.finish_push("msg:0", b"x", "text/plain", 120, "faq")  # the server has the script now
+    storage.redis.config_resetstat()
+    storage.finish_push("msg:1", b"<xml/>", "application/xml", 120, "faq",
+                        turn=("oU", Conversation(fallbacks_in_row=1), {"text": "x", "route": "faq"}))
+    stats = storage.redis.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 1
+    assert sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_config|resetstat", "cmdstat_config")) == 7
+    assert storage.get_reply("msg:1") == (b"<xml/>", "application/xml")
+    assert storage.load_conversation("oU").fallbacks_in_row == 1 and storage.history("oU")[0]["text"] == "x"
+    assert storage.handled_counts() == {"faq": 2}
