@@ -6,9 +6,12 @@ message once (a Redis claim keyed on MsgId, or sender+time+event for events)
 and answers WeChat's retries with the stored reply. Users over the rate limit
 get one polite reply.
 
-A push costs two Redis round trips: one before the handler (nonce, claim,
-rate counts, the user's state) and one after it (the reply for retries, the
-handler's deferred writes). Handlers run on the request thread; no Redis call
+A push costs two Redis round trips, each one registered script run by
+EVALSHA: one before the handler (nonce, claim, rate counts, the user's state)
+and one after it (the reply for retries, the route count, a text's dialogue
+state and history; a pipeline only when the handler left other writes). The
+callback URL is served by `CallbackFastPath`, a WSGI layer under Flask that
+hands the request straight to `answer_request`; Flask serves /healthz. Handlers run on the request thread; no Redis call
 starts once BOT_REPLY_BUDGET less one Redis timeout has passed, so a slow Redis
 costs state, not the reply. A handler registered as blocking runs on a pool
 thread instead and, past the budget, is left to finish in the background with

@@ -149,8 +149,11 @@ def sentinel_service(url: str, **options) -> tuple[Sentinel, str, dict]:
     if not service or not sentinels[0][0]:
         raise ValueError("REDIS_URL: redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]")
     sentinel_password = parse_qs(parts.query).get("sentinel_password", [None])[0]
-    timeouts = {k: v for k, v in options.items() if k in ("socket_timeout", "socket_connect_timeout")}
-    sentinel = Sentinel(sentinels, sentinel_kwargs={**timeouts, "password": sentinel_password})
+    # A sentinel answers at once or is down: its queries get the connect timeout, also for a
+    # client whose own socket_timeout is long (a queue worker's blocking dequeue).
+    timeout = options.get("socket_connect_timeout") or options.get("socket_timeout")
+    sentinel = Sentinel(sentinels, sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                                                    "password": sentinel_password})
     primary = {**options, "db": int(db or 0), "username": unquote(username) or None,
                "password": unquote(password) or None}
     return sentinel, service, primary

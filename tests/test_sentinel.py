@@ -20,7 +20,7 @@ import pytest
 import redis
 from redis.sentinel import MasterNotFoundError, Sentinel
 
-from bot.redis_server import RedisServer, client_for
+from bot.redis_server import RedisServer, client_for, sentinel_service
 from bot.sim.fake_wechat import FakeWeChat
 from bot.sim.pusher import PushBuilder, Pusher
 from bot.sim.stack import BotProcesses
@@ -103,6 +103,19 @@ def test_the_sentinel_url_reaches_the_current_primary(group):
     status = subprocess.run([sys.executable, "-m", "bot", "redis", "status"], cwd=PROJECT_ROOT, timeout=60,
                             env={**os.environ, "REDIS_URL": group.url}, capture_output=True, text=True)
     assert f"primary 127.0.0.1:{group.primary.port}; replicas: 127.0.0.1:{group.replica.port}" in status.stdout
+
+
+def test_sentinel_urls():
+    sentinel, service, primary = sentinel_service(
+        "redis+sentinel://:p%40ss@10.0.0.5:26380,[::1],s3/wxbot/2?sentinel_password=sp", socket_timeout=1.0)
+    assert [(c.connection_pool.connection_kwargs["host"], c.connection_pool.connection_kwargs["port"])
+            for c in sentinel.sentinels] == [("10.0.0.5", 26380), ("::1", 26379), ("s3", 26379)]
+    assert sentinel.sentinels[0].connection_pool.connection_kwargs["password"] == "sp"
+    assert service == "wxbot" and primary == {"socket_timeout": 1.0, "db": 2, "username": None, "password": "p@ss"}
+    with pytest.raises(ValueError):
+        sentinel_service("redis+sentinel://10.0.0.5:26379")         # no service name
+    redacted = Settings(REDIS_URL="redis+sentinel://:pw@h:1/wxbot?sentinel_password=sp").redacted()["REDIS_URL"]
+    assert "pw" not in redacted and "sp" not in redacted
 
 
 class Traffic:
