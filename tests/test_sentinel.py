@@ -158,7 +158,7 @@ class Traffic:
             if not reply or reply["MsgType"] != "transfer_customer_service":
                 self.errors.append(f"{phase} handoff answered {reply!r}")
 
-    def run(self, phase: str, stop: threading.Event, limit: int = 400) -> None:
+    def run(self, phase: str, stop: threading.Event, limit: int = 1500) -> None:
         for n in range(limit):
             if stop.is_set():
                 return
@@ -193,6 +193,7 @@ def test_a_failover_during_traffic_loses_nothing(group, tmp_path):
         finally:
             stop.set()
             during.join(timeout=30)
+        assert not during.is_alive()
         assert group.primary_port() == group.replica.port
 
         assert traffic.errors == []
@@ -208,6 +209,7 @@ def test_a_failover_during_traffic_loses_nothing(group, tmp_path):
             assert storage.get_ticket(number) is not None, number
         for openid in traffic.handoff_users:                      # every notice queued is delivered
             assert "排队" in fake.wait_for_sent(openid, 1, timeout=20)[0]["content"]
+        unanswered = 0
         for entry in traffic.sent:
             if entry["scam"]:
                 continue
@@ -215,8 +217,13 @@ def test_a_failover_during_traffic_loses_nothing(group, tmp_path):
             assert retry.status_code == 200
             if entry["phase"] == "before":                        # the stored reply, byte for byte
                 assert retry.content == entry["body"]
-            else:                                                 # stored, or answered again alike
-                assert traffic.pusher.decode_reply(retry)["Content"] == entry["text"]
+                continue
+            decoded = traffic.pusher.decode_reply(retry)          # stored, or answered again alike,
+            if decoded is None:                                   # or, for the one push in flight when
+                unanswered += 1                                   # the primary died (claimed, reply not
+                continue                                          # stored), "success" after the wait
+            assert decoded["Content"] == entry["text"]
+        assert unanswered <= 1
     finally:
         bot.stop()
         fake.stop()
