@@ -2,14 +2,20 @@
 
     .venv/bin/python benchmarks/cpu_per_push.py [--pushes 1000] [--rounds 5] [--profile 25]
 
-The bot, the bare endpoint and the floor (bare + a nonce in Redis, as in
-load.py) get the same safe-mode text pushes (benchmarks/load.py's message mix,
+The bot, the bot with a fixed decision instead of understanding ("fixed",
+benchmarks/fixed_decision_app.py), the WeRoBot peer (benchmarks/werobot_peer.py,
+when benchmarks/requirements.txt is installed), the bare endpoint and the floor
+(bare + a nonce in Redis, as in load.py) get the same safe-mode text pushes (benchmarks/load.py's message mix,
 signed and encrypted as WeChat does), called straight through WSGI in this
 process, one after another. The figure is process CPU time per push (all
 threads): steadier than wall-clock throughput on a shared machine, though a
 busy neighbour still moves it by a third, hence the alternating rounds.
 The bot talks to a real Redis server on loopback; that server's own CPU is
 measured separately (it shares the machine's cores under load).
+
+It also prints the bot's Redis traffic per push: commands the server ran
+(INFO commandstats, the commands inside scripts included) and round trips
+(each command or pipeline this process sent).
 
 --profile N then profiles one more round of the bot and prints its N most
 expensive functions (cProfile, cumulative and own time).
@@ -62,6 +68,30 @@ def drive(app, batch: list[dict]) -> tuple[float, dict[str, int]]:
     return time.process_time() - started, statuses
 
 
+def redis_traffic(app, batch: list[dict], server: RedisServer) -> tuple[float, float]:
+    """(commands the server ran, round trips this process made) per push over `batch`."""
+    import redis.connection
+
+    sends = [0]
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sends[0] += 1
+        return original(self, command, check_health)
+
+    def commands() -> int:
+        stats = server.client().info("commandstats")
+        return sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info", "cmdstat_config|resetstat"))
+
+    server.client().config_resetstat()
+    redis.connection.AbstractConnection.send_packed_command = counting
+    try:
+        drive(app, batch)
+    finally:
+        redis.connection.AbstractConnection.send_packed_command = original
+    return commands() / len(batch), sends[0] / len(batch)
+
+
 def fresh(signer, mix, count, tag):
     return environs(build_pushes(signer, mix, count, tag))
 
@@ -96,28 +126,42 @@ def run(args, signer, mix, redis_server, tmp) -> None:
 
     # The floor is bare_endpoint.py with Redis: it also remembers each nonce (see load.py).
     apps = {"bare": create_bare_app(Settings.from_env(REDIS_URL="")), "floor": create_bare_app(), "bot": create_app()}
+    from benchmarks.fixed_decision_app import create_fixed_app
+
+    apps["fixed"] = create_fixed_app()  # the bot with the understanding step replaced by one FAQ answer
+    try:
+        from benchmarks.werobot_peer import create_peer_app
+    except ImportError:
+        print("no peer: pip install -r benchmarks/requirements.txt to measure WeRoBot too")
+    else:
+        apps["peer"] = create_peer_app()
     for name, app in apps.items():
         drive(app, fresh(signer, mix, 300, f"w{name}"))  # warm caches, lazy imports
     # Rounds alternate between the apps so a burst of noise on the machine hits both alike.
     per_push = {name: [] for name in apps}
-    redis_ms = []
+    redis_ms = {name: [] for name in apps}
     for round_no in range(args.rounds):
         for name, app in apps.items():
             batch = fresh(signer, mix, args.pushes, f"r{round_no}{name}")
             redis_before = cpu_seconds(redis_server.process.pid)
             cpu, statuses = drive(app, batch)
-            if set(statuses) != {"200 OK"}:
+            if set(statuses) != {"200 OK"}:  # (bottle, the peer's framework, says "200 OK" too)
                 raise SystemExit(f"{name}: unexpected statuses {statuses}")
             per_push[name].append(cpu / args.pushes * 1000)
-            if name == "bot":
-                redis_ms.append((cpu_seconds(redis_server.process.pid) - redis_before) / args.pushes * 1000)
+            redis_ms[name].append((cpu_seconds(redis_server.process.pid) - redis_before) / args.pushes * 1000)
     for name, values in per_push.items():
-        extra = f", redis-server {statistics.median(redis_ms):.3f} ms" if name == "bot" else ""
-        print(f"{name:5s} median {statistics.median(values):.3f} ms CPU per push (min {min(values):.3f}, "
+        extra = f", redis-server {statistics.median(redis_ms[name]):.3f} ms" if name != "bare" else ""
+        print(f"{name:6s} median {statistics.median(values):.3f} ms CPU per push (min {min(values):.3f}, "
               f"max {max(values):.3f}, {args.rounds} rounds of {args.pushes}){extra}")
     bot, bare = statistics.median(per_push["bot"]), statistics.median(per_push["bare"])
     print(f"bot/bare CPU ratio {bot / bare:.2f}, floor/bare {statistics.median(per_push['floor']) / bare:.2f} "
           f"(in-process: under gunicorn each blocking Redis round trip costs more, see load.py)")
+    if "peer" in per_push:
+        peer = statistics.median(per_push["peer"])
+        print(f"bot/peer CPU ratio {bot / peer:.2f}, fixed/peer {statistics.median(per_push['fixed']) / peer:.2f} "
+              f"(fixed: the bot with a fixed decision instead of understanding)")
+    commands, trips = redis_traffic(apps["bot"], fresh(signer, mix, args.pushes, "traffic"), redis_server)
+    print(f"bot Redis traffic per push: {commands:.1f} commands (scripts' included), {trips:.2f} round trips")
     if args.profile:
         profile(apps["bot"], fresh(signer, mix, args.pushes, "profiled"), args.profile)
 

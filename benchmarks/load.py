@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.util
 import itertools
 import json
 import multiprocessing
@@ -87,18 +88,27 @@ def message_pools() -> dict[str, list[str]]:
     }
 
 
-class MessageMix:
-    """An endless, reproducible stream of user messages in the proportions of MIX."""
+#: Digits of the suffix that makes a text unique: characters no FAQ, greeting or scam cue uses.
+_UNIQUE_DIGITS = "甲乙丙丁戊己庚辛壬癸"
 
-    def __init__(self, seed: int = 7):
+
+class MessageMix:
+    """An endless, reproducible stream of user messages in the proportions of MIX (or of `kinds`
+    alone); `unique`: each text ends in a suffix of its own, so no two texts are the same."""
+
+    def __init__(self, seed: int = 7, kinds: tuple[str, ...] = (), unique: bool = False):
         self.rng = random.Random(seed)
         self.pools = message_pools()
-        self.kinds = list(MIX)
+        self.kinds = list(kinds or MIX)
         self.weights = [MIX[k] for k in self.kinds]
+        self.unique = itertools.count() if unique else None
 
     def next(self) -> str:
         kind = self.rng.choices(self.kinds, self.weights)[0]
-        return self.rng.choice(self.pools[kind])
+        text = self.rng.choice(self.pools[kind])
+        if self.unique is None:
+            return text
+        return f"{text}（{''.join(_UNIQUE_DIGITS[int(d)] for d in str(next(self.unique)))}）"
 
 
 # --------------------------------------------------------------------------- signed pushes
@@ -387,7 +397,7 @@ class BotStack:
 
 @contextmanager
 def bot_stack(creds: Credentials, var_dir: Path, workers: int, log_level: str = "INFO",
-              extra_env: dict[str, str] | None = None) -> Iterator[BotStack]:
+              extra_env: dict[str, str] | None = None, app: str = "wsgi:app") -> Iterator[BotStack]:
     """Real Redis on a free loopback port, the fake WeChat (safe mode) and the bot under gunicorn."""
     redis_server = RedisServer(var_dir / "redis", port=free_port()).start()
     fake = FakeWeChat(app_id=creds.app_id, app_secret=creds.app_secret, token=creds.token,
@@ -395,7 +405,7 @@ def bot_stack(creds: Credentials, var_dir: Path, workers: int, log_level: str = 
     fake.add_agent("kf1001@demo_wallet_official", "小王", online=True)
     env = {**creds.env(), "REDIS_URL": redis_server.url, "WECHAT_API_BASE_URL": fake.base_url,
            "BOT_VAR_DIR": str(var_dir), "BOT_LOG_LEVEL": log_level, **(extra_env or {})}
-    bot = BotProcesses(env, web_workers=workers)
+    bot = BotProcesses(env, web_workers=workers, app=app)
     try:
         bot.start()
         fake.bot_url = bot.callback_url
@@ -417,20 +427,13 @@ def process_groups(bot: BotProcesses, redis_server: RedisServer | None = None) -
     return groups
 
 
-class BareProcesses(BotProcesses):
-    """benchmarks/bare_endpoint.py under gunicorn with the bot's config (no queue worker)."""
-
-    def start_web(self) -> None:
-        env = {**self.env, "BOT_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(self.web_workers)}
-        self._spawn("bare", ["-m", "gunicorn", "-c", "config/gunicorn.conf.py", "benchmarks.bare_endpoint:app"], env)
-
-
 @contextmanager
 def bare_stack(creds: Credentials, var_dir: Path, workers: int, log_level: str = "INFO",
-               redis_url: str = "") -> Iterator[BareProcesses]:
-    """The bare endpoint; with `redis_url`, the floor (it also remembers nonces there)."""
-    bare = BareProcesses({**creds.env(), "BOT_VAR_DIR": str(var_dir), "BOT_LOG_LEVEL": log_level,
-                          "REDIS_URL": redis_url}, web_workers=workers, queue_worker=False)
+               redis_url: str = "", app: str = "benchmarks.bare_endpoint:app") -> Iterator[BotProcesses]:
+    """The bare endpoint under gunicorn with the bot's config (no queue worker); with `redis_url`,
+    the floor (it also remembers nonces there); with the peer's `app`, the WeRoBot peer."""
+    bare = BotProcesses({**creds.env(), "BOT_VAR_DIR": str(var_dir), "BOT_LOG_LEVEL": log_level,
+                         "REDIS_URL": redis_url}, web_workers=workers, queue_worker=False, app=app)
     with bare:
         yield bare
 
@@ -493,27 +496,35 @@ def report(results: list[RunResult], args) -> dict:
     summary = {}
     by = {(r.target, r.label): r.figures() for r in results}
     label = f"max c={args.max_concurrency}"
-    if ("bot", label) in by and ("bare", label) in by:
-        ratio = by[("bot", label)]["msg_per_s"] / max(by[("bare", label)]["msg_per_s"], 1e-9)
-        summary["throughput_ratio"] = ratio
-        print(f"\nmax throughput: bot {by[('bot', label)]['msg_per_s']:.0f} msg/s, bare {by[('bare', label)]['msg_per_s']:.0f} msg/s"
-              f" -> ratio {ratio:.2f} (goal >= 0.70: {'met' if ratio >= 0.7 else 'NOT met'})")
-    if ("floor", label) in by and ("bare", label) in by:
-        floor = by[("floor", label)]["msg_per_s"] / max(by[("bare", label)]["msg_per_s"], 1e-9)
-        summary["floor_ratio"] = floor
-        print(f"floor (bare + one Redis round trip for the nonce): {by[('floor', label)]['msg_per_s']:.0f} msg/s "
-              f"-> ratio {floor:.2f} of bare: the most a replay-safe endpoint on shared Redis reaches here")
     cost = {r.target: server_cpu_ms(r) for r in results if r.label == label}
-    if cost.get("bot") and cost.get("bare"):
-        summary["server_cpu_ms_per_msg"] = cost
-        floor = f", floor {cost['floor']:.2f} ms" if cost.get("floor") else ""
-        print(f"server CPU per message (gunicorn + queue worker + redis, max run): bot {cost['bot']:.2f} ms"
-              f"{floor}, bare {cost['bare']:.2f} ms -> bare/bot {cost['bare'] / cost['bot']:.2f} "
-              f"(what the ratio tends to when the servers have the cores to themselves)")
-    if ("bot", "200/s") in by:
-        p99 = by[("bot", "200/s")]["p99_ms"]
-        summary["p99_at_200_ms"] = p99
-        print(f"bot p99 at 200 msg/s: {p99:.1f} ms (goal < 50 ms: {'met' if p99 < 50 else 'NOT met'})")
+    summary["server_cpu_ms_per_msg"] = cost
+    summary["max_msg_per_s"] = {t: f["msg_per_s"] for (t, l), f in by.items() if l == label}
+    summary["p99_at_200_ms"] = {t: f["p99_ms"] for (t, l), f in by.items() if l == "200/s"}
+    print(f"\nmax throughput (msg/s): " + ", ".join(f"{t} {v:.0f}" for t, v in summary["max_msg_per_s"].items()))
+    print("server CPU per message (ms, gunicorn + queue worker + redis, max run): "
+          + ", ".join(f"{t} {v:.2f}" for t, v in cost.items() if v))
+    print("p99 at 200 msg/s (ms): " + ", ".join(f"{t} {v:.1f}" for t, v in summary["p99_at_200_ms"].items()))
+    ratios = {}
+    for target in ("bot", "fixed"):
+        for ref in ("peer", "floor", "bare"):
+            figure = {"throughput": summary["max_msg_per_s"], "cpu_per_msg": cost, "p99_at_200": summary["p99_at_200_ms"]}
+            row = {name: values[target] / values[ref] for name, values in figure.items()
+                   if values.get(target) and values.get(ref)}
+            if row:
+                ratios[f"{target}/{ref}"] = row
+                print(f"{target}/{ref}: " + ", ".join(f"{name} {v:.2f}" for name, v in row.items()))
+    summary["ratios"] = ratios
+    goals = []
+    if "fixed/peer" in ratios and "cpu_per_msg" in ratios["fixed/peer"]:
+        goals.append(("fixed decision: CPU per message <= the peer's", ratios["fixed/peer"]["cpu_per_msg"] <= 1.0))
+    if "bot/peer" in ratios and "throughput" in ratios["bot/peer"]:
+        what = "unique texts" if args.unique_texts else "repeated texts (use --unique-texts)"
+        goals.append((f"bot throughput >= 0.6 x the peer's ({what})", ratios["bot/peer"]["throughput"] >= 0.6))
+    if summary["p99_at_200_ms"].get("bot"):
+        what = "FAQ traffic" if args.mix == "faq" else "the whole mix (use --mix faq)"
+        goals.append((f"bot p99 at 200 msg/s <= 15 ms ({what})", summary["p99_at_200_ms"]["bot"] <= 15))
+    for goal, met in goals:
+        print(f"goal: {goal}: {'met' if met else 'NOT met'}")
     return summary
 
 
@@ -522,6 +533,34 @@ def server_cpu_ms(result: RunResult) -> float | None:
     ok = result.figures()["ok"]
     busy = sum(v for k, v in result.cpu.items() if k not in ("host_busy_pct", "generator_pct"))
     return busy / 100 * result.elapsed / ok * 1000 if ok and busy else None
+
+
+#: What load.py measures, in this order: the bot as deployed, the bot with a fixed decision
+#: (benchmarks/fixed_decision_app.py), the WeRoBot peer (benchmarks/werobot_peer.py), the floor
+#: (bare + a nonce in Redis) and the bare endpoint (benchmarks/bare_endpoint.py).
+TARGETS = ("bot", "fixed", "peer", "floor", "bare")
+_BOT_APPS = {"bot": "wsgi:app", "fixed": "benchmarks.fixed_decision_app:app"}
+_OTHER_APPS = {"peer": "benchmarks.werobot_peer:app", "floor": "benchmarks.bare_endpoint:app",
+               "bare": "benchmarks.bare_endpoint:app"}
+
+
+def measure(target: str, creds: Credentials, var_dir: Path, signer: PushSigner, mix: MessageMix,
+            args) -> list[RunResult]:
+    """Start one target, run every plan against it, stop it."""
+    if target in _BOT_APPS:
+        with bot_stack(creds, var_dir, args.workers, args.log_level, app=_BOT_APPS[target]) as stack:
+            return run_target(target, stack.bot.base_url, signer, mix, args, stack.storage,
+                              lambda: process_groups(stack.bot, stack.redis))
+    if target == "bare":
+        with bare_stack(creds, var_dir, args.workers, args.log_level) as bare:
+            return run_target(target, bare.base_url, signer, mix, args, processes=lambda: process_groups(bare))
+    redis_server = RedisServer(var_dir / "redis", port=free_port()).start()
+    try:
+        with bare_stack(creds, var_dir, args.workers, args.log_level, redis_server.url, _OTHER_APPS[target]) as other:
+            return run_target(target, other.base_url, signer, mix, args,
+                              processes=lambda: process_groups(other, redis_server))
+    finally:
+        redis_server.stop()
 
 
 def parse_args(argv=None):
@@ -536,7 +575,13 @@ def parse_args(argv=None):
                         help="gunicorn workers for both targets (default: the bot's, 2 x cores + 1)")
     parser.add_argument("--threads", type=int, default=64, help="generator threads (connections) in open-loop runs")
     parser.add_argument("--log-level", default="INFO", help="BOT_LOG_LEVEL of both targets (default INFO, as deployed)")
-    parser.add_argument("--only", choices=("bot", "floor", "bare"), help="measure one target only")
+    parser.add_argument("--only", type=lambda v: [t for t in v.split(",") if t],
+                        help=f"comma-separated targets to measure, of {','.join(TARGETS)}")
+    parser.add_argument("--fixed-decision", action="store_true",
+                        help="also measure 'fixed': the bot with the understanding step replaced by one FAQ answer")
+    parser.add_argument("--unique-texts", action="store_true", help="no two pushes carry the same text")
+    parser.add_argument("--mix", choices=("all", "faq"), default="all",
+                        help="the message mix (default) or FAQ questions only")
     parser.add_argument("--json", help="also write the figures to this file")
     return parser.parse_args(argv)
 
@@ -544,28 +589,20 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     creds = Credentials.new()
-    signer, mix = PushSigner(creds), MessageMix()
+    signer = PushSigner(creds)
+    mix = MessageMix(kinds=("faq",) if args.mix == "faq" else (), unique=args.unique_texts)
+    targets = args.only or [t for t in TARGETS if t != "fixed" or args.fixed_decision]
+    if "peer" in targets and importlib.util.find_spec("werobot") is None:
+        print("no peer: pip install -r benchmarks/requirements.txt to measure WeRoBot too")
+        targets.remove("peer")
+    print(f"targets {', '.join(targets)}; mix {args.mix}{', unique texts' if args.unique_texts else ''}")
     print(f"{args.workers} gunicorn workers x {os.environ.get('BOT_THREADS', '4')} threads per target; "
           f"{args.duration:g} s per run; generator: {args.threads} open-loop threads; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (other work skews the figures)")
     results: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="wxbot-load-") as tmp:
-        if args.only in (None, "bot"):
-            with bot_stack(creds, Path(tmp) / "bot", args.workers, args.log_level) as stack:
-                results += run_target("bot", stack.bot.base_url, signer, mix, args, stack.storage,
-                                      lambda: process_groups(stack.bot, stack.redis))
-        if args.only in (None, "floor"):
-            redis_server = RedisServer(Path(tmp) / "floor-redis", port=free_port()).start()
-            try:
-                with bare_stack(creds, Path(tmp) / "floor", args.workers, args.log_level, redis_server.url) as floor:
-                    results += run_target("floor", floor.base_url, signer, mix, args,
-                                          processes=lambda: process_groups(floor, redis_server))
-            finally:
-                redis_server.stop()
-        if args.only in (None, "bare"):
-            with bare_stack(creds, Path(tmp) / "bare", args.workers, args.log_level) as bare:
-                results += run_target("bare", bare.base_url, signer, mix, args,
-                                      processes=lambda: process_groups(bare))
+        for target in targets:
+            results += measure(target, creds, Path(tmp) / target, signer, mix, args)
     summary = report(results, args)
     if args.json:
         data = {"args": {k: v for k, v in vars(args).items()}, "summary": summary,

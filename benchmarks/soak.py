@@ -245,7 +245,12 @@ def print_report(samples: list[Sample], elapsed: float, timeline: Timeline, sign
     mem_start, mem_end = outcome["mem_start"], outcome["mem_end"]
     for name in sorted(set(mem_start) | set(mem_end)):
         print(f"  {name:24} {_mib(mem_start.get(name)):>7} {_mib(mem_end.get(name)):>8}")
-    print(f"\n5xx: {total['5xx']} (must be 0)")
+    growth = [mem_end[n] - mem_start[n] for n in mem_start if mem_start.get(n) and mem_end.get(n)]
+    started = [v for v in mem_start.values() if v]
+    print(f"\nsummary: p99 {total['p99_ms']:.1f} ms over the whole soak; RSS per worker "
+          f"{min(started, default=0):.1f}-{max(started, default=0):.1f} MiB at the start, "
+          f"largest growth {max(growth, default=0):+.1f} MiB by the end")
+    print(f"5xx: {total['5xx']} (must be 0)")
 
 
 def _mib(value) -> str:

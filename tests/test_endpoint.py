@@ -262,3 +262,18 @@ def test_unmatched_messages_are_counted_masked_including_the_second_in_a_row(ser
     assert counted == {"火星上能用吗 我手机138****5678": 1, "木星上呢": 1}
     greeting = p.decode_reply(p.push(build.text("oUnmatched0000000000000000002", "你好")))
     assert greeting["MsgType"] == "text" and len(storage.top_unmatched(10)) == 2
+
+
+def test_the_callback_is_answered_beside_flask_and_errors_stay_plain(served, monkeypatch):
+    """The callback URL's fast path: other methods still get Flask's 405, /healthz is Flask's, and
+    an error outside the handlers is "success", never a traceback, as through Flask."""
+    assert requests.put(served.url + "/wechat", data=b"x", timeout=5).status_code == 405
+    assert requests.get(served.url + "/healthz", timeout=5).json()["status"] in ("ok", "degraded")
+    import bot.endpoint
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(bot.endpoint, "_accept", broken)
+    response = pusher(served).push(build.text(USER, "你好"))
+    assert (response.status_code, response.text) == (200, "success")

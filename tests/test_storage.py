@@ -5,9 +5,11 @@ import time
 from bot.decision import Conversation
 
 
-def admit(storage, nonce="n1", key="msg:1", count=False, allowance=None, openid="oU", load_user=False):
+def admit(storage, nonce="n1", key="msg:1", count=False, allowance=None, openid="oU", load_user=False,
+          now=None, user_limit=30):
     return storage.admit_push(nonce=nonce, nonce_ttl=60, dedupe_key=key, claim_ttl=120, openid=openid,
-                              count=count, allowance=allowance, load_user=load_user)
+                              count=count, allowance=allowance, load_user=load_user, now=now,
+                              user_limit=user_limit)
 
 
 def test_a_push_is_admitted_once_per_nonce_and_claimed_once(storage):
@@ -143,3 +145,61 @@ def test_clear_all_deletes_only_its_own_prefix(redis_client):
     assert mine.clear_all(batch=2) >= 4
     assert redis_client.keys("demo[[]1]:*") == [] and other.take_missed_pickups() == ["oUser"]
     assert other.open_tickets() and mine.take_missed_pickups() == []
+
+
+def test_a_flood_across_a_minute_boundary_gets_one_allowance_and_one_notice(storage):
+    """100 messages in 10 s, 5 s each side of a minute boundary (the script's clock is the caller's):
+    a fixed minute window gave a second full allowance and a second notice here."""
+    boundary = 1_700_000_040.0  # a whole minute
+    assert boundary % 60 == 0
+    counts = [admit(storage, nonce=f"f{n}", key=f"msg:f{n}", count=True, now=boundary - 5 + n * 0.1,
+                    user_limit=30).counts[0] for n in range(100)]
+    assert sum(c <= 30 for c in counts) == 30                 # one allowance: 30 in any minute
+    assert counts.count(31) == 1                              # one "slow down" reply, then silence
+    assert counts[:31] == list(range(1, 32)) and set(counts[31:]) == {32}
+    # A minute after the first admitted message there is room again: one more, then a new notice.
+    later = [admit(storage, nonce=f"g{n}", key=f"msg:g{n}", count=True, now=boundary + 55.05 + n * 0.01,
+                   user_limit=30).counts[0] for n in range(3)]
+    assert later == [30, 31, 32]
+    assert storage.redis.zcard(storage.key("rate", "oU")) == 30
+
+
+def test_the_window_slides(storage):
+    """At a steady rate under the limit nobody is ever refused, however the minutes fall."""
+    start = 1_700_000_000.0
+    counts = [admit(storage, nonce=f"s{n}", key=f"msg:s{n}", count=True, now=start + n * 2.5,
+                    user_limit=30).counts[0] for n in range(200)]
+    assert max(counts) == 24                                  # 60 / 2.5 messages in any minute
+
+
+def test_scripts_run_by_sha_and_survive_a_server_that_forgot_them(storage):
+    """A restarted or newly promoted server has no scripts: NOSCRIPT is answered by loading the
+    script, also inside the reply's pipeline, without running anything else in it twice."""
+    storage.redis.config_resetstat()
+    storage.redis.script_flush()
+    assert admit(storage, count=True).claimed
+    storage.redis.script_flush()
+    writes = [lambda pipe: storage.save_turn("oU", Conversation(fallbacks_in_row=3), {"text": "x"}, pipe)]
+    storage.finish_push("msg:1", b"<xml/>", "application/xml", 120, "faq", writes)
+    assert storage.load_conversation("oU").fallbacks_in_row == 3
+    assert len(storage.history("oU")) == 1 and storage.handled_counts() == {"faq": 1}
+    storage.redis.script_flush()
+    storage.open_budget("oU", "message")
+    assert storage.spend_budget("oU")
+    commands = storage.redis.info("commandstats")
+    assert "cmdstat_eval" not in commands                    # never the script's text on a push
+
+
+def test_the_end_of_a_text_push_is_one_command(storage):
+    """Reply, route count, dialogue state and history entry: one EVALSHA, no pipeline."""
+    admit(storage)
+    storage.finish_push("msg:0", b"x", "text/plain", 120, "faq")  # the server has the script now
+    storage.redis.config_resetstat()
+    storage.finish_push("msg:1", b"<xml/>", "application/xml", 120, "faq",
+                        turn=("oU", Conversation(fallbacks_in_row=1), {"text": "x", "route": "faq"}))
+    stats = storage.redis.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 1
+    assert sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_config|resetstat", "cmdstat_config")) == 7
+    assert storage.get_reply("msg:1") == (b"<xml/>", "application/xml")
+    assert storage.load_conversation("oU").fallbacks_in_row == 1 and storage.history("oU")[0]["text"] == "x"
+    assert storage.handled_counts() == {"faq": 2}

@@ -25,8 +25,10 @@ def free_port() -> int:
 
 class BotProcesses:
     def __init__(self, env: dict[str, str], *, web_workers: int = 2, queue_worker: bool = True,
-                 log_dir: str | os.PathLike | None = None, port: int | None = None):
+                 log_dir: str | os.PathLike | None = None, port: int | None = None, app: str = "wsgi:app"):
         self.env = {**os.environ, **env}
+        #: The WSGI app gunicorn serves (module:name); benchmarks serve others the same way.
+        self.app = app
         self.web_workers = web_workers
         self.queue_worker = queue_worker
         self.port = port or free_port()
@@ -51,7 +53,7 @@ class BotProcesses:
 
     def start_web(self) -> None:
         env = {**self.env, "BOT_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(self.web_workers)}
-        self._spawn("gunicorn", ["-m", "gunicorn", "-c", "config/gunicorn.conf.py", "wsgi:app"], env)
+        self._spawn("gunicorn", ["-m", "gunicorn", "-c", "config/gunicorn.conf.py", self.app], env)
 
     def start(self, timeout: float = 60.0) -> "BotProcesses":
         self.start_web()
