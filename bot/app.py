@@ -2,8 +2,9 @@
 
 `create_app()` reads `Settings` (environment variables), connects Redis
 (starting the embedded server when REDIS_URL is unset), builds the router and
-the outbox, and registers the WeChat endpoint and /healthz. Each gunicorn
-worker calls it once; everything shared between workers lives in Redis.
+the outbox, and registers the WeChat endpoint and /healthz (and the staff
+console when BOT_CONSOLE_USERS is set). Each gunicorn worker calls it once;
+everything shared between workers lives in Redis.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from wechatpy.crypto import WeChatCrypto
 
 import handlers
-from bot import __version__
+from bot import __version__, console
 from bot.hours import ServiceHours
 from bot.jobs import Outbox
 from bot.redis_server import Breaker
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     from bot.endpoint import make_blueprint
 
     app.register_blueprint(make_blueprint(settings.BOT_ENDPOINT_PATH))
+    console.install(app, settings)
 
     @app.errorhandler(HTTPException)
     def plain_http_error(exc: HTTPException):

@@ -8,10 +8,11 @@ get one polite reply.
 
 A push costs two Redis round trips: one before the handler (nonce, claim,
 rate counts, the user's state) and one after it (the reply for retries, the
-handler's deferred writes). Handlers run on the request thread; no Redis call
-starts once BOT_REPLY_BUDGET less one Redis timeout has passed, so a slow Redis
-costs state, not the reply. A handler registered as blocking runs on a pool
-thread instead and, past the budget, is left to finish in the background with
+handler's deferred writes, the per-day counters of bot.counters). Handlers run
+on the request thread; no Redis call starts once BOT_REPLY_BUDGET less one
+Redis timeout has passed, so a slow Redis costs state, not the reply. A handler
+registered as blocking runs on a pool thread instead and, past the budget, is
+left to finish in the background with
 its answer sent as a customer-service message. Either way WeChat hears back
 within its 5 seconds, and whatever goes wrong in a handler, it gets a
 well-formed answer, never an error page.
@@ -27,6 +28,7 @@ from functools import partial
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from bot import __version__
+from bot.counters import count_push
 from bot.masking import mask_openid
 from bot.pushes import Refused, check_fresh, decode_push, dedupe_key, verify_signature
 from bot.redis_server import redis_deadline
@@ -106,7 +108,7 @@ def _handle(svc, push, now: float, admission: Admission, allowance: str | None) 
     route = ctx.notes.get("route", _kind(message))
     log.info("%s from %s -> %s in %.1f ms", _kind(message), mask_openid(message.source), route,
              (time.time() - now) * 1000)
-    return body, route, ctx.writes or []
+    return body, route, [*(ctx.writes or ()), count_push(svc.storage, route, ctx.notes, now, svc.hours.timezone)]
 
 
 def _kind(message) -> str:

@@ -274,6 +274,10 @@ class Storage:
     def count_unmatched(self, masked_text: str, pipe=None) -> None:
         (pipe or self.redis).zincrby(self.key("unmatched"), 1, masked_text[:200])
 
+    def forget_unmatched(self, masked_text: str) -> None:
+        """Staff answered it (the console added it to an entry)."""
+        self.redis.zrem(self.key("unmatched"), masked_text[:200])
+
     def top_unmatched(self, n: int = 20) -> list[tuple[str, int]]:
         rows = self.redis.zrevrange(self.key("unmatched"), 0, max(0, n - 1), withscores=True)
         return [(text.decode("utf-8"), int(score)) for text, score in rows]

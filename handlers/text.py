@@ -24,6 +24,7 @@ def answer_text(openid: str, text: str, ctx: Context):
             return take_rating(openid, score, conversation.extra.get("rating_for") or {}, ctx)
         conversation.extra.pop("awaiting", None)
     decision, ctx.conversation = svc.router.route(text, conversation, now=ctx.now)
+    _note_for_counters(decision, ctx)
     if awaiting == "ticket" and decision.route not in ("scam_alert", "handoff", "verify"):
         reply = take_ticket(openid, text, ctx)
     else:
@@ -31,6 +32,16 @@ def answer_text(openid: str, text: str, ctx: Context):
     entry = _history_entry(text, decision, ctx.notes.get("route", decision.route))
     ctx.write(lambda pipe: storage.save_turn(openid, ctx.conversation, entry, pipe))
     return reply
+
+
+def _note_for_counters(decision, ctx: Context) -> None:
+    """What the per-day counters take from this text (bot.counters.count_push)."""
+    ctx.notes["asked"] = decision.route
+    if decision.faq_id and decision.route == "faq":
+        ctx.notes["faq_id"] = decision.faq_id
+    reported = sum(1 for v in decision.verdicts if v.get("status") != "official")
+    if reported:
+        ctx.notes["reported"] = reported
 
 
 def _history_entry(text: str, decision, route: str) -> dict:
