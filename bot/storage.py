@@ -45,6 +45,8 @@ key                                TTL         what
 ``{p}:tickets:open``               none        sorted set: open ticket numbers (priority first)
 ``{p}:agentstats:{account}``       none        hash: sessions, wait_total, ratings
 ``{p}:ratings``                    none        stream: every satisfaction rating
+``{p}:day:…``, ``{p}:console:…``   see         per-day counters and console logins: the
+                                   bot.counters  key functions live in bot/counters.py
 =================================  ==========  ===============================================
 
 Methods raise ``redis.RedisError`` when Redis is unreachable; the endpoint

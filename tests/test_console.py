@@ -390,3 +390,44 @@ def test_add_user_command_writes_an_argon2_hash_readable_only_by_its_owner(tmp_p
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert cli(["console", "add-user", "qian", "--file", str(path), "--password-stdin"]) == 1
     assert "qian" not in read_users(path)
+
+
+def test_counting_costs_a_push_no_extra_round_trip(app, monkeypatch):
+    """A FAQ text is two round trips (admission, then the reply's pipeline), the day's counters inside the second."""
+    import redis
+
+    calls = []
+    execute, pipeline_execute = redis.Redis.execute_command, redis.client.Pipeline.execute
+    monkeypatch.setattr(redis.Redis, "execute_command",
+                        lambda self, *args, **kw: calls.append(args[0]) or execute(self, *args, **kw))
+    monkeypatch.setattr(redis.client.Pipeline, "execute",
+                        lambda self, *a, **kw: calls.append([c[0][0] for c in self.command_stack]) or
+                        pipeline_execute(self, *a, **kw))
+    with ServedApp(app) as served:
+        pusher = Pusher(served.url + "/wechat", TOKEN, APP_ID, "", mode="plaintext")
+        pusher.push(PushBuilder().text(USER, "你好"))  # first push: scripts and connections warmed up
+        calls.clear()
+        assert "提现" in pusher.decode_reply(pusher.push(PushBuilder().text(USER, "提现失败怎么办")))["Content"]
+    assert len(calls) == 2, calls
+    assert calls[1].count("HINCRBY") >= 3 and "EXPIRE" in calls[1]
+
+
+def test_a_field_the_schema_gains_is_editable_and_takes_the_examples(monkeypatch):
+    from bot.console import entry_form
+
+    schema = json.loads(json.dumps(entry_form._schema()))
+    schema["$defs"]["entry"]["properties"]["examples"] = {"type": "array", "items": {"$ref": "#/$defs/text"}}
+    monkeypatch.setattr(entry_form, "_schema", lambda: schema)
+    assert ("examples", "lines") in [(f.name, f.kind) for f in entry_form.fields()]
+    assert entry_form.example_field() == "examples"
+    base = {"id": "x_entry", "question": "问题", "examples": ["一句"], "owner_note": "kept"}
+    edited = entry_form.entry_from_form({"f_question": "问题", "f_examples": "一句\n两句\n", "f_enabled": "on"}, base)
+    assert edited["examples"] == ["一句", "两句"] and edited["owner_note"] == "kept" and "enabled" not in edited
+    assert entry_form.with_example(edited, "三句")["examples"] == ["一句", "两句", "三句"]
+
+
+def test_chart_labels_are_escaped():
+    from bot.console import charts
+
+    svg = str(charts.bars(["<b>"], [("<script>", [3])], "t"))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and svg.count('class="bar"') == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request,
                    session, url_for)
@@ -35,8 +36,15 @@ def _days_arg() -> int:
     return days if days in PERIODS else 7
 
 
+REASONS = {"request": "用户要求转人工", "scam_alert": "疑似诈骗，优先", "fallback": "机器人没答上",
+           "left_message": "留言"}
+
+
 def _when(ts) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(int(ts))) if ts else "-"
+    """A time as staff read it: in the agents' service-hours timezone."""
+    if not ts:
+        return "-"
+    return datetime.fromtimestamp(int(float(ts)), _svc().hours.timezone).strftime("%Y-%m-%d %H:%M")
 
 
 def make_blueprint() -> Blueprint:
@@ -65,7 +73,7 @@ def make_blueprint() -> Blueprint:
     @bp.context_processor
     def template_globals():
         return {"csrf_token": security.csrf_token, "user": g.get("user"), "when": _when,
-                "route_names": reports.ROUTE_NAMES, "can_edit": (g.get("user") or ("", ""))[1] == "editor"}
+                "route_names": reports.ROUTE_NAMES, "reason_names": REASONS, "can_edit": (g.get("user") or ("", ""))[1] == "editor"}
 
     @bp.errorhandler(400)
     def bad_request(exc):
@@ -298,11 +306,12 @@ def make_blueprint() -> Blueprint:
                                        [days[d].get(f"asked:{name}", 0) for d in days]) for name in main],
                              "每天用户提问，按机器人的判断")
         rate = charts.lines(labels, [("没答上比例", [r["fallback_rate"] for r in rows])], "没答上比例", top=1,
-                            fmt=lambda v: f"{v * 100:.0f}%")
+                            fmt=lambda v: f"{v * 100:.0f}%", width=charts.HALF)
         help_chart = charts.bars(labels, [("转人工", [r["handoffs"] for r in rows]),
                                           ("诈骗警报", [r["scam_alerts"] for r in rows]),
                                           ("举报假冒", [r["reported"] for r in rows]),
-                                          ("留言工单", [r["tickets"] for r in rows])], "转人工、诈骗警报和举报")
+                                          ("留言工单", [r["tickets"] for r in rows])], "转人工、诈骗警报和举报",
+                                width=charts.HALF)
         faq_titles = {e.entry["id"]: e.entry.get("question", "") for e in _console().files.entries()}
         return render_template("stats.html", n=n, periods=PERIODS, rows=rows, total=reports.totals(rows, days),
                                columns=reports.COLUMNS, volume=volume, rate=rate, help_chart=help_chart,
@@ -327,9 +336,10 @@ def make_blueprint() -> Blueprint:
             return [round(v[total] / v[count], 2) if v.get(count) else None for v in data.values()]
 
         csat = charts.lines(labels, [(a, avg(d, "rating_total", "ratings")) for a, d in sorted(per_agent.items())],
-                            "每位客服的平均满意度（1–5）", top=5)
+                            "每位客服的平均满意度（1–5）", top=5, ticks=5, width=charts.HALF)
         sessions_chart = charts.bars(labels, [(a, [v.get("sessions", 0) for v in d.values()])
-                                              for a, d in sorted(per_agent.items())], "每天接待的会话")
+                                              for a, d in sorted(per_agent.items())], "每天接待的会话",
+                                     width=charts.HALF)
         summary = []
         for account, data in sorted(per_agent.items()):
             total = {k: sum(v.get(k, 0) for v in data.values()) for k in counters.AGENT_FIELDS}
