@@ -31,6 +31,7 @@ Days are calendar days in the agents' service-hours timezone.
 from __future__ import annotations
 
 import hashlib
+import random
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -48,9 +49,17 @@ def day_key(storage, day: str) -> str:
     return storage.key("day", day)
 
 
+#: Day keys this process has sent their TTL: EXPIRE goes with a process's first count of a day
+#: (whichever process creates the key, its own first write gives it the TTL), then with one count in
+#: 64 at random, in case that first pipeline never reached Redis.
+_EXPIRING: set[str] = set()
+EXPIRE_AGAIN = 1 / 64
+
+
 def count_push(storage, route: str, notes: dict, now: float, tz: ZoneInfo):
     """The deferred write that counts one handled push under today's hash."""
     key = day_key(storage, day_of(now, tz))
+    expire = key not in _EXPIRING or random.random() < EXPIRE_AGAIN
     fields = {f"route:{route}": 1}
     if notes.get("asked"):
         fields[f"asked:{notes['asked']}"] = 1
@@ -71,7 +80,11 @@ def count_push(storage, route: str, notes: dict, now: float, tz: ZoneInfo):
     def write(pipe) -> None:
         for name, amount in fields.items():
             pipe.hincrby(key, name, amount)
-        pipe.expire(key, DAY_TTL)
+        if expire:
+            pipe.expire(key, DAY_TTL)
+            if len(_EXPIRING) > 8:
+                _EXPIRING.clear()
+            _EXPIRING.add(key)
 
     return write
 

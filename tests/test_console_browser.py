@@ -148,7 +148,8 @@ def test_a_viewer_cannot_edit(browser, site):
 def test_the_charts_are_rendered(browser, site):
     app = site.app
     storage, tz = app.extensions["wxbot"].storage, app.extensions["wxbot"].hours.timezone
-    for text in ("提现失败怎么办", "怎么注册账号", "银行卡怎么绑定", "这是什么东西啊啊", "你好", "转人工"):
+    for text in ("提现失败怎么办", "怎么注册账号", "银行卡怎么绑定", "这是什么东西啊啊", "你好",
+                 "工号 KF0999 是你们的客服吗", "转人工"):
         bot_reply(site, text)
     now = time.time()
     for day, (faq, fallback, account, score) in enumerate([(30, 6, "kf1001@demo", 5), (42, 9, "kf1002@demo", 4),
@@ -168,6 +169,7 @@ def test_the_charts_are_rendered(browser, site):
     assert all(c.size["width"] > 300 and c.size["height"] > 80 for c in charts)
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart rect.bar")) >= 5
     assert browser.find_elements(By.CSS_SELECTOR, "svg.chart polyline.line")
+    assert "KF0999" in browser.find_element(By.ID, "reported").text
     shot(browser, "08-stats")
     browser.get(site.url + "/console/agents?days=7")
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart circle.dot")) >= 2

@@ -35,6 +35,9 @@ def install(app, settings) -> bool:
     from bot.console import security
     from bot.console.views import make_blueprint
 
+    path = settings.BOT_CONSOLE_PATH.rstrip("/")
+    if not path.startswith("/") or path in (settings.BOT_ENDPOINT_PATH.rstrip("/"), "/healthz"):
+        raise ValueError(f"BOT_CONSOLE_PATH {settings.BOT_CONSOLE_PATH!r} must be a path of its own, like /console")
     var = Path(settings.BOT_VAR_DIR) / "console"
     users_file = Path(settings.BOT_CONSOLE_USERS)
     app.extensions["wxbot_console"] = Console(
@@ -43,5 +46,5 @@ def install(app, settings) -> bool:
         users_source=ReloadingSource(lambda: [users_file], lambda: read_users(users_file),
                                      interval=settings.BOT_RELOAD_INTERVAL, name="console users"))
     security.install(app, settings)
-    app.register_blueprint(make_blueprint(), url_prefix=settings.BOT_CONSOLE_PATH.rstrip("/"))
+    app.register_blueprint(make_blueprint(), url_prefix=path)
     return True

@@ -159,11 +159,11 @@ class FaqFiles:
     def propose(self, faq_id: str, after: dict | None, base_version: str, file: str | None = None) -> Proposal:
         """Check replacing entry `faq_id` (at `base_version`) by `after` (None: remove it);
         a new entry goes to `file`. Raises Conflict if the entry is not at `base_version`."""
+        if after is not None and after.get("id") != faq_id:
+            raise ValueError("an entry keeps its id")  # ids are stable: statistics and dialogue state use them
         found = self.find(faq_id)
         if version_of(found.entry if found else None) != base_version:
             raise Conflict(found.entry if found else None)
-        if after is not None and after.get("id") != faq_id and self.find(str(after.get("id"))):
-            raise Conflict(self.find(str(after.get("id"))).entry)
         name = found.file if found else file
         if name not in self.files():
             raise ValueError(f"not a corpus file: {name!r}")

@@ -8,18 +8,21 @@ backup), then into the audit log.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import datetime
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request,
                    session, url_for)
 from redis import RedisError
+from werkzeug.exceptions import HTTPException
 
 from bot import counters
 from bot.console import charts, entry_form, reports, security
 from bot.console.faq_files import Conflict, Refused, version_of
 from bot.masking import mask_openid, mask_text
 
+log = logging.getLogger(__name__)
 PERIODS = (7, 30, 90)
 
 
@@ -86,6 +89,14 @@ def make_blueprint() -> Blueprint:
     def forbidden(exc):
         return render_template("message.html", title="没有权限",
                                text="您的账号是只读（viewer）角色，不能修改问答。需要修改请联系管理员。"), 403
+
+    @bp.errorhandler(Exception)
+    def failed(exc):
+        if isinstance(exc, HTTPException):
+            return render_template("message.html", title="没有找到" if exc.code == 404 else exc.name,
+                                   text="没有这个页面或这条问答。" if exc.code == 404 else exc.description), exc.code
+        log.exception("console page failed")
+        return render_template("message.html", title="出错了", text="页面出错了，已记录日志。请稍后再试。"), 500
 
     @bp.errorhandler(RedisError)
     def redis_down(exc):
@@ -313,9 +324,11 @@ def make_blueprint() -> Blueprint:
                                           ("留言工单", [r["tickets"] for r in rows])], "转人工、诈骗警报和举报",
                                 width=charts.HALF)
         faq_titles = {e.entry["id"]: e.entry.get("question", "") for e in _console().files.entries()}
+        reported = _svc().storage.top_reported(10)
         return render_template("stats.html", n=n, periods=PERIODS, rows=rows, total=reports.totals(rows, days),
                                columns=reports.COLUMNS, volume=volume, rate=rate, help_chart=help_chart,
-                               mix=reports.route_mix(days), top=reports.top_faq(days), faq_titles=faq_titles)
+                               mix=reports.route_mix(days), top=reports.top_faq(days), faq_titles=faq_titles,
+                               reported=reported)
 
     @bp.route("/stats.csv")
     def stats_csv():
