@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 from bot import counters
 from bot.console import charts, entry_form, reports, security
 from bot.console.faq_files import Conflict, Refused, version_of
+from bot.faq import render
 from bot.masking import mask_openid, mask_text
 
 log = logging.getLogger(__name__)
@@ -286,8 +287,13 @@ def make_blueprint() -> Blueprint:
     # --- what users ask -------------------------------------------------------------------------
     @bp.route("/asked")
     def asked():
-        rows = [(mask_text(text), count) for text, count in _svc().storage.top_unmatched(100)]
-        entries = [e.entry for e in _console().files.entries()]
+        svc = _svc()
+        rows = []
+        for text, count in svc.storage.top_unmatched(100):
+            candidates = svc.router.route(text)[0].candidates
+            rows.append((mask_text(text), count, candidates[0].faq_id if candidates else None))
+        entries = [(e.entry["id"], render(e.entry.get("question", ""), svc.brand, strict=False))
+                   for e in _console().files.entries()]
         return render_template("asked.html", rows=rows, entries=entries, field=entry_form.example_field())
 
     @bp.route("/asked/add", methods=["POST"])
