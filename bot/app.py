@@ -2,8 +2,9 @@
 
 `create_app()` reads `Settings` (environment variables), connects Redis
 (starting the embedded server when REDIS_URL is unset), builds the router and
-the outbox, and registers the WeChat endpoint and /healthz. Each gunicorn
-worker calls it once; everything shared between workers lives in Redis.
+the outbox, and registers the WeChat endpoint and /healthz (and the staff
+console when BOT_CONSOLE_USERS is set). Each gunicorn worker calls it once;
+everything shared between workers lives in Redis.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from wechatpy.crypto import WeChatCrypto
 
 import handlers
-from bot import __version__
+from bot import __version__, console
 from bot.hours import ServiceHours
 from bot.jobs import Outbox
 from bot.redis_server import Breaker
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.register_error_handler(Exception, lambda exc: unhandled_error())
     app.wsgi_app = CallbackFastPath(app.wsgi_app, app.extensions["wxbot"], settings.BOT_ENDPOINT_PATH,
                                     settings.BOT_MAX_BODY_BYTES)
+    console.install(app, settings)
 
     log.info("bot %s ready on %s (%s mode, redis %s)", __version__, settings.BOT_ENDPOINT_PATH,
              "aes+plaintext" if settings.aes_enabled else "plaintext",

@@ -9,9 +9,10 @@ get one polite reply.
 A push costs two Redis round trips, each one registered script run by
 EVALSHA: one before the handler (nonce, claim, rate counts, the user's state)
 and one after it (the reply for retries, the route count, a text's dialogue
-state and history; a pipeline only when the handler left other writes). The
-callback URL is served by `CallbackFastPath`, a WSGI layer under Flask that
-hands the request straight to `answer_request`; Flask serves /healthz.
+state and history, with the handler's other writes and the per-day counters of
+bot.counters in the same pipeline). The callback URL is served by
+`CallbackFastPath`, a WSGI layer under Flask that hands the request straight
+to `answer_request`; Flask serves /healthz and the staff console.
 
 Handlers run on the request thread; no Redis call starts once
 BOT_REPLY_BUDGET less one Redis timeout has passed, so a slow Redis costs
@@ -36,6 +37,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
 from bot import __version__
+from bot.counters import count_push
 from bot.masking import mask_openid
 from bot.pushes import Refused, check_fresh, decode_push, dedupe_key, verify_signature
 from bot.redis_server import redis_deadline
@@ -117,6 +119,8 @@ def _handle(svc, push, now: float, admission: Admission, allowance: str | None) 
     if log.isEnabledFor(logging.DEBUG):  # one line per message: off unless BOT_LOG_LEVEL=DEBUG
         log.debug("%s from %s -> %s in %.1f ms", _kind(message), mask_openid(message.source), route,
                   (time.time() - now) * 1000)
+    if ctx.writes is not None:   # the day's counters ride in the reply's round trip
+        ctx.writes.append(count_push(svc.storage, route, ctx.notes, now, svc.hours.timezone))
     return body, route, ctx
 
 

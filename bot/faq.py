@@ -388,17 +388,24 @@ class Corpus:
         return intent.route if intent else "fallback"
 
     def labelled_texts(self) -> Iterator[tuple[str, str]]:
-        """(text, intent id) for every example the model learns from: entries, intents, hard negatives."""
+        """(text, intent id) for every example the model learns from: entries, intents, hard negatives.
+
+        A disabled entry is learnt too (the router leaves it out of every reading): switching an
+        entry off or on again needs no retraining, so it is served at once.
+        """
         for entry in self.entries.values():
-            if entry.enabled:
-                for text in entry.training_texts():
-                    yield render(text, self.brand, strict=False), entry.id
+            for text in entry.training_texts():
+                yield render(text, self.brand, strict=False), entry.id
         for intent in self.intents.values():
             for text in intent.examples:
                 yield text, intent.id
         for text, label in self.hard_negatives:
-            if label in self._replies or label in self.intents:
+            if label in self.entries or label in self.intents:
                 yield text, label
+
+    def serves(self, label: str) -> bool:
+        """An enabled entry or an intent: a label the router may act on."""
+        return label in self._replies or label in self.intents
 
     @property
     def model(self):

@@ -191,7 +191,7 @@ class Router:
         """The reading, and the part of the message it is of when the user corrected themselves."""
         model = corpus.model
         corrected, rejected = self._after_correction(corpus, text, conversation)
-        reading = model.predict(corrected or text)
+        reading = _served(model.predict(corrected or text), corpus)
         if corrected is None and self._is_follow_up(text, reading, conversation, now, corpus):
             return _with_prior(reading, conversation.topic, self.follow_up_weight, corpus.route_of), None
         if rejected and reading.top == rejected and reading.confidence < self.thresholds.confident:
@@ -355,6 +355,15 @@ def _with_prior(reading: Reading, topic: str, weight: float, route_of) -> Readin
 def _without(reading: Reading, label: str) -> Reading:
     """The reading with one label ruled out (a correction rejects the last answer)."""
     probs = {l: p for l, p in zip(reading.labels, reading.probs) if l != label}
+    total = sum(probs.values()) or 1.0
+    return _reading_of({l: p / total for l, p in probs.items()}, reading)
+
+
+def _served(reading: Reading, corpus: Corpus) -> Reading:
+    """The reading without the labels of disabled entries (the model still knows them)."""
+    if all(corpus.serves(label) for label in reading.labels):
+        return reading
+    probs = {l: p for l, p in zip(reading.labels, reading.probs) if corpus.serves(l)}
     total = sum(probs.values()) or 1.0
     return _reading_of({l: p / total for l, p in probs.items()}, reading)
 

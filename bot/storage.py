@@ -53,6 +53,8 @@ key                                TTL         what
                                                decision time, sent oldest first (bot.jobs)
 ``{p}:mailbox:{openid}:lock``      60 s        one worker at a time sends a user's calls
 ``{p}:mailbox:filed:{job}``        1 day       a job's call was filed (its retries do not refile)
+``{p}:day:…``, ``{p}:console:…``   see         per-day counters and console logins: the
+                                   bot.counters  key functions live in bot/counters.py
 =================================  ==========  ===============================================
 
 Methods raise ``redis.RedisError`` when Redis is unreachable; the endpoint
@@ -378,6 +380,10 @@ class Storage:
     # --- unmatched messages, for staff -----------------------------------------------------------
     def count_unmatched(self, masked_text: str, pipe=None) -> None:
         (pipe or self.redis).zincrby(self.key("unmatched"), 1, masked_text[:200])
+
+    def forget_unmatched(self, masked_text: str) -> None:
+        """Staff answered it (the console added it to an entry)."""
+        self.redis.zrem(self.key("unmatched"), masked_text[:200])
 
     def top_unmatched(self, n: int = 20) -> list[tuple[str, int]]:
         rows = self.redis.zrevrange(self.key("unmatched"), 0, max(0, n - 1), withscores=True)

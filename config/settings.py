@@ -85,6 +85,21 @@ class Settings:
     #: Seconds one WeChat API call may take.
     BOT_API_TIMEOUT: float = 5.0
 
+    # --- Staff console (bot/console/): off unless BOT_CONSOLE_USERS names a users file ---
+    #: Path of the users file (`python -m bot console add-user` writes it); empty: no console.
+    BOT_CONSOLE_USERS: str = ""
+    #: URL path the console is served under.
+    BOT_CONSOLE_PATH: str = "/console"
+    #: Key that signs console session cookies; empty: one is made once under BOT_VAR_DIR/console/
+    #: (set it when several hosts serve the console).
+    BOT_CONSOLE_SECRET: str = ""
+    #: Proxies in front of the console whose X-Forwarded-For/-Proto to trust (0: none, use the socket).
+    BOT_CONSOLE_PROXIES: int = 0
+    #: Failed logins per user name, and per address, in 15 minutes before logins are refused.
+    BOT_CONSOLE_LOGIN_LIMIT: int = 5
+    #: Hours a console login lasts.
+    BOT_CONSOLE_SESSION_HOURS: int = 8
+
     # --- Process ---
     BOT_VAR_DIR: str = str(PROJECT_ROOT / "var")
     BOT_LOG_LEVEL: str = "INFO"
@@ -125,7 +140,7 @@ class Settings:
 
     def redacted(self) -> dict[str, object]:
         """The settings with secrets blanked, for logs and diagnostics."""
-        secret = {"WECHAT_TOKEN", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY"}
+        secret = {"WECHAT_TOKEN", "WECHAT_APP_SECRET", "WECHAT_ENCODING_AES_KEY", "BOT_CONSOLE_SECRET"}
         out = {}
         for field in fields(self):
             value = getattr(self, field.name)

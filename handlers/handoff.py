@@ -134,7 +134,7 @@ def take_rating(openid: str, score: int, rating_for: dict, ctx: Context):
     svc.best_effort(lambda: svc.storage.record_rating(openid, rating_for.get("account", ""), score,
                                                       str(rating_for.get("since", ""))), None)
     _set_awaiting(openid, ctx, None)
-    ctx.notes["route"] = "rating"
+    ctx.notes.update(route="rating", rating=(rating_for.get("account", ""), score))
     return Text(wording.RATING_THANKS)
 
 

@@ -24,7 +24,7 @@ def session_created(message, ctx: Context):
     svc, account = ctx.services, message.account or ""
     waited = svc.best_effort(lambda: svc.storage.session_started(message.source, account), None)
     log.info("agent %s took %s (waited %ss)", account, mask_openid(message.source), waited)
-    ctx.notes["route"] = "kf_session"
+    ctx.notes.update(route="kf_session", agent=account, waited=waited)
     _check_reply_later(svc, message.source, account)
     return None
 

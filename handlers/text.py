@@ -36,6 +36,7 @@ def answer_text(openid: str, text: str, ctx: Context):
             ctx.write(lambda pipe: storage.save_turn(openid, ctx.conversation, entry, pipe))
             return reply
     decision, ctx.conversation = svc.router.route(text, conversation, now=ctx.now)
+    _note_for_counters(decision, ctx)
     if awaiting == "rating" and not _moved_on(decision):
         ctx.conversation = conversation
         reply = rating_not_understood(ctx)
@@ -55,6 +56,16 @@ def _moved_on(decision) -> bool:
     is served as usual; anything else is taken as a reply to the survey."""
     return decision.route in ("faq", "clarify", "verify", "scam_alert") or (
         decision.route == "handoff" and not decision.unmatched)
+
+
+def _note_for_counters(decision, ctx: Context) -> None:
+    """What the per-day counters take from this text (bot.counters.count_push)."""
+    ctx.notes["asked"] = decision.route
+    if decision.faq_id and decision.route == "faq":
+        ctx.notes["faq_id"] = decision.faq_id
+    reported = sum(1 for v in decision.verdicts if v.get("status") != "official")
+    if reported:
+        ctx.notes["reported"] = reported
 
 
 def _history_entry(text: str, decision, route: str) -> dict:

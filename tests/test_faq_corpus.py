@@ -202,8 +202,9 @@ def test_disabled_entries_are_not_matched(tmp_path):
     faq = write_corpus(tmp_path / "faq", {"a.json": {"entries": [entry("on_one", ["提现"]),
                                                                  entry("off_one", ["冻结"], enabled=False)]}})
     corpus = load_corpus(faq, BRAND)
-    assert "off_one" not in corpus
-    assert {label for _, label in corpus.labelled_texts()} == {"on_one"}
+    assert "off_one" not in corpus and not corpus.serves("off_one") and corpus.serves("on_one")
+    # still learnt, so switching it back on needs no retraining; the router leaves it out of readings
+    assert {label for _, label in corpus.labelled_texts()} == {"on_one", "off_one"}
 
 
 # --- hot reload ---------------------------------------------------------------------------------
