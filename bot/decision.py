@@ -27,8 +27,6 @@ class Candidate:
     score: float
     #: Why it scored: e.g. ["fast"] (the character/pinyin classifier alone) or ["fused"] (with embeddings)
     reasons: tuple[str, ...] = ()
-    #: The examples of this entry closest to the message (staff tools; not in `to_json`).
-    nearest: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,7 +55,7 @@ class RouteDecision:
         """The stable shape printed by `python -m bot route`."""
         data = asdict(self)
         data.pop("offered")
-        data["candidates"] = [{k: v for k, v in asdict(c).items() if k != "nearest"} for c in self.candidates]
+        data["candidates"] = [asdict(c) for c in self.candidates]
         data["choices"] = list(self.choices)
         data["verdicts"] = [dict(v) for v in self.verdicts]
         for c in data["candidates"]:

@@ -163,6 +163,14 @@ class Router:
         conversation = conversation or Conversation()
         return self._read(self._corpus(), text, conversation, time.time() if now is None else now)
 
+    def nearest(self, text: str, label: str, k: int = 2) -> tuple[str, ...]:
+        """The k examples of `label` closest in meaning to `text` (staff tools: why it matched)."""
+        model = self._corpus().model
+        if label not in model.labels or not hasattr(model, "nearest"):
+            return ()
+        reading = model.predict(text, embed=True)
+        return tuple(t for t, _, _ in model.nearest(reading.vector, k=k, label=label))
+
     def _decide(self, text: str, conversation: Conversation, now: float) -> RouteDecision:
         corpus = self._corpus()
         normalized = normalize(text)

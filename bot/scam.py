@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Mapping
 
 from bot.verifier import normalize_text
@@ -150,6 +151,7 @@ class ScamResult:
     groups: Mapping[str, float] = field(default_factory=dict)
 
 
+@lru_cache(maxsize=4096)
 def detect(text: str) -> ScamResult:
     """Score a message; `is_scam` when someone is pushing the user toward money or secrets."""
     text = normalize_text(text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
@@ -238,6 +239,7 @@ class _Scanner:
             self.blank(m.start(), m.end())
 
 
+@lru_cache(maxsize=4096)   # a message is scanned once, however many checks ask (the result is only read)
 def _scan(text: str) -> _Scanner:
     scanner = _Scanner(normalize_text(text))
     scanner.urls()

@@ -14,7 +14,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.wait import WebDriverWait
 
 from bot import counters
@@ -78,7 +78,16 @@ def click(driver, element_id: str) -> None:
     """Click a submit button and wait for the next page (bounded)."""
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.ID, element_id).click()
-    WebDriverWait(driver, 15).until(staleness_of(old))
+
+    def left(_driver) -> bool:
+        # Chromium reports the old page's node as stale, or (mid-navigation) as not in the document.
+        try:
+            old.is_enabled()
+        except WebDriverException:   # StaleElementReferenceException is one of these
+            return True
+        return False
+
+    WebDriverWait(driver, 15).until(left)
 
 
 def set_field(driver, field_id: str, value: str) -> None:

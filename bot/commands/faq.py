@@ -113,8 +113,11 @@ def run_try(args) -> int:
 
 
 def run_train(args) -> int:
+    import os
     import time
 
+    # Training embeds every new example: all cores here (a serving worker uses one thread).
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     from bot.faq import load_corpus
 
     settings = _settings(args)

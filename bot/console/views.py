@@ -281,7 +281,8 @@ def make_blueprint() -> Blueprint:
         decision = None
         if text:
             decision, _ = _svc().router.route(text)
-        candidates = [(c, tuple(getattr(c, "nearest", ()) or ())) for c in (decision.candidates if decision else ())]
+        router = _svc().router
+        candidates = [(c, router.nearest(text, c.faq_id)) for c in (decision.candidates if decision else ())]
         return render_template("try.html", text=text, decision=decision, candidates=candidates)
 
     # --- what users ask -------------------------------------------------------------------------

@@ -9,7 +9,8 @@ keep, so the fitted model is a few numpy arrays that can be memory-mapped):
 * the safety signals of `bot.scam` (actor, request, demand, pressure, hedge and each
   demand by name): the hand-written rules become features the model weighs, not a score.
 
-Plain functions and one small class; no I/O.
+Plain functions and one small class; no I/O. Columns are murmurhash3 of the feature names, so the
+fitted model keeps no vocabulary: a few numpy arrays that can be memory-mapped.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.utils import murmurhash3_32
 
 from bot import scam
 from bot.understanding.text import model_text, syllables
@@ -48,29 +49,47 @@ def tokens(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=8192)
+def hashed(text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(feature columns, sublinear tf) of one message: murmurhash3 of each token, modulo N_FEATURES."""
+    counts: dict[int, int] = {}
+    for token in tokens(text):
+        column = abs(murmurhash3_32(token, seed=0)) % N_FEATURES
+        counts[column] = counts.get(column, 0) + 1
+    columns = np.fromiter(counts, dtype=np.int32, count=len(counts))
+    tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
+    order = np.argsort(columns)
+    return columns[order], tf[order].astype(np.float32)
+
+
 class Featurizer:
-    """Text -> L2-normalised, sublinear tf-idf weighted hashed features (fitted idf kept as an array)."""
+    """Text -> L2-normalised, sublinear tf-idf weighted hashed features (the fitted idf is one array).
+
+    `vector(text)` is the one-message path the bot runs (a few dozen columns, no sparse-matrix
+    machinery); `transform(texts)` builds the training matrix from the same columns and weights.
+    """
 
     def __init__(self, idf: np.ndarray | None = None):
-        self._hasher = HashingVectorizer(analyzer=tokens, n_features=N_FEATURES, alternate_sign=False,
-                                         norm=None, dtype=np.float32)
         self.idf = idf
 
-    def _counts(self, texts) -> sparse.csr_matrix:
-        matrix = self._hasher.transform(list(texts))
-        matrix.data = 1.0 + np.log(matrix.data)   # sublinear tf
-        return matrix
-
     def fit(self, texts) -> "Featurizer":
-        counts = self._counts(texts)
-        df = np.bincount(counts.indices, minlength=N_FEATURES).astype(np.float32)
-        n = counts.shape[0]
+        df = np.zeros(N_FEATURES, dtype=np.float32)
+        for text in texts:
+            df[hashed(text)[0]] += 1
+        n = len(texts)
         self.idf = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
         return self
 
+    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, weights) of one message, L2-normalised."""
+        columns, tf = hashed(text)
+        weights = tf * self.idf[columns]
+        norm = float(np.sqrt(weights @ weights))
+        return columns, (weights / norm if norm else weights)
+
     def transform(self, texts) -> sparse.csr_matrix:
-        matrix = self._counts(texts)
-        matrix = matrix @ sparse.diags(np.asarray(self.idf))
-        norms = np.sqrt(matrix.multiply(matrix).sum(axis=1)).A1
-        norms[norms == 0] = 1.0
-        return sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix, dtype=np.float32)
+        rows = [self.vector(text) for text in texts]
+        indptr = np.cumsum([0] + [len(c) for c, _ in rows])
+        indices = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int32)
+        data = np.concatenate([w for _, w in rows]) if rows else np.zeros(0, np.float32)
+        return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), N_FEATURES), dtype=np.float32)

@@ -26,14 +26,13 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 
 from bot.understanding.features import Featurizer
 from bot.understanding.text import embed_text
 
 #: Readings kept by the LRU cache of `predict`.
 CACHE_SIZE = 4096
-ARRAYS = ("idf", "fast_coef_data", "fast_coef_indices", "fast_coef_indptr", "fast_bias",
+ARRAYS = ("idf", "fast_columns", "fast_weights", "fast_bias",
           "embed_coef", "embed_bias", "example_vectors", "example_labels")
 
 
@@ -90,12 +89,14 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 class IntentModel:
-    def __init__(self, labels, featurizer: Featurizer, fast_coef: sparse.csr_matrix, fast_bias: np.ndarray,
-                 embed_coef: np.ndarray, embed_bias: np.ndarray, example_vectors: np.ndarray,
-                 example_labels: np.ndarray, example_texts, embedder, params: Params = Params()):
+    def __init__(self, labels, featurizer: Featurizer, fast_columns: np.ndarray, fast_weights: np.ndarray,
+                 fast_bias: np.ndarray, embed_coef: np.ndarray, embed_bias: np.ndarray,
+                 example_vectors: np.ndarray, example_labels: np.ndarray, example_texts, embedder,
+                 params: Params = Params()):
         self.labels = tuple(labels)
         self.featurizer = featurizer
-        self.fast_coef, self.fast_bias = fast_coef, fast_bias
+        #: The fast classifier: weights (len(fast_columns) × labels) of the hashed columns it learnt, sorted.
+        self.fast_columns, self.fast_weights, self.fast_bias = fast_columns, fast_weights, fast_bias
         self.embed_coef, self.embed_bias = embed_coef, embed_bias
         self.example_vectors, self.example_labels = example_vectors, example_labels
         self.example_texts = tuple(example_texts)
@@ -106,8 +107,11 @@ class IntentModel:
 
     # --- prediction -------------------------------------------------------------------------
     def fast_log_probs(self, text: str) -> np.ndarray:
-        x = self.featurizer.transform([text])
-        z = (x @ self.fast_coef).toarray().ravel() + self.fast_bias
+        columns, weights = self.featurizer.vector(text)
+        at = np.searchsorted(self.fast_columns, columns)
+        at = np.minimum(at, len(self.fast_columns) - 1)
+        known = self.fast_columns[at] == columns
+        z = weights[known] @ self.fast_weights[at[known]] + self.fast_bias
         return _log_softmax(z / self.params.fast_temperature)
 
     def embed(self, text: str) -> np.ndarray:
@@ -153,22 +157,19 @@ class IntentModel:
     # --- persistence ---------------------------------------------------------------------------
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = {"idf": self.featurizer.idf, "fast_coef_data": self.fast_coef.data,
-                  "fast_coef_indices": self.fast_coef.indices, "fast_coef_indptr": self.fast_coef.indptr,
+        arrays = {"idf": self.featurizer.idf, "fast_columns": self.fast_columns, "fast_weights": self.fast_weights,
                   "fast_bias": self.fast_bias, "embed_coef": self.embed_coef, "embed_bias": self.embed_bias,
                   "example_vectors": self.example_vectors, "example_labels": self.example_labels}
         for name, array in arrays.items():
             np.save(directory / f"{name}.npy", np.ascontiguousarray(array))
-        meta = {"labels": list(self.labels), "example_texts": list(self.example_texts),
-                "shape": list(self.fast_coef.shape)}
+        meta = {"labels": list(self.labels), "example_texts": list(self.example_texts)}
         (directory / "meta.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, embedder, params: Params = Params()) -> "IntentModel":
         a = {name: np.load(directory / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-        coef = sparse.csr_matrix((a["fast_coef_data"], a["fast_coef_indices"], a["fast_coef_indptr"]),
-                                 shape=tuple(meta["shape"]))
-        return cls(meta["labels"], Featurizer(a["idf"]), coef, np.asarray(a["fast_bias"]),
+        return cls(meta["labels"], Featurizer(a["idf"]), a["fast_columns"], a["fast_weights"],
+                   np.asarray(a["fast_bias"]),
                    a["embed_coef"], np.asarray(a["embed_bias"]), a["example_vectors"],
                    np.asarray(a["example_labels"]), meta["example_texts"], embedder, params)

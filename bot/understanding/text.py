@@ -38,11 +38,20 @@ def model_text(text: str) -> str:
     return "".join(c for c in text if _keep(c) and c != "_")
 
 
+#: The embedder reads at most this many characters (its cost grows with the length): a long story's
+#: question is at its start or its end, so the middle is what is left out.
+EMBED_CHARS = 160
+
+
 @lru_cache(maxsize=8192)
 def embed_text(text: str) -> str:
-    """The message for the sentence embedder: simplified, half-width, spaces collapsed."""
-    text = unicodedata.normalize("NFKC", (text or "")[:MAX_CHARS])
-    return _SPACES.sub(" ", to_simplified(text)).strip()
+    """The message for the sentence embedder: simplified, half-width, spaces collapsed, its middle
+    left out past EMBED_CHARS."""
+    text = _SPACES.sub(" ", to_simplified(unicodedata.normalize("NFKC", (text or "")[:MAX_CHARS]))).strip()
+    if len(text) > EMBED_CHARS:
+        half = EMBED_CHARS // 2
+        text = f"{text[:half]}…{text[-half:]}"
+    return text
 
 
 @lru_cache(maxsize=8192)

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from scipy import sparse
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 
 from bot.understanding.augment import HomophoneTable, SynonymTable, variants
@@ -39,7 +38,7 @@ from bot.understanding.text import embed_text
 log = logging.getLogger(__name__)
 
 #: Bump when features, augmentation or training change: stored models of older versions are not reused.
-VERSION = "3"
+VERSION = "4"
 #: Noisy variants made per example for the fast classifier.
 VARIANTS_PER_EXAMPLE = 3
 #: Regularisation of the two classifiers: the fast one is fitted by SGD on the log loss (one-vs-rest:
@@ -110,17 +109,16 @@ def _logistic(x, y: np.ndarray, n_labels: int, clf) -> tuple[np.ndarray, np.ndar
     return coef, bias
 
 
-def _fit_fast(texts: list[str], y: np.ndarray, n_labels: int) -> tuple[Featurizer, sparse.csr_matrix, np.ndarray]:
+def _fit_fast(texts: list[str], y: np.ndarray,
+              n_labels: int) -> tuple[Featurizer, np.ndarray, np.ndarray, np.ndarray]:
+    """(featurizer, learnt columns, their weights columns × labels, bias) of the fast classifier."""
     featurizer = Featurizer().fit(texts)
     x = featurizer.transform(texts)
     df = np.bincount(x.indices, minlength=x.shape[1])
-    used = np.flatnonzero(df >= MIN_DF)   # train on the hashed columns that occur: ~3x fewer weights
+    used = np.flatnonzero(df >= MIN_DF).astype(np.int32)   # the hashed columns that occur: ~3x fewer weights
     clf = SGDClassifier(loss="log_loss", alpha=FAST_ALPHA, max_iter=30, tol=1e-3, random_state=0)
     coef, bias = _logistic(x[:, used], y, n_labels, clf)
-    full = sparse.csr_matrix((coef.T.ravel(), (np.repeat(used, n_labels), np.tile(np.arange(n_labels), len(used)))),
-                             shape=(featurizer.idf.shape[0], n_labels), dtype=np.float32)
-    full.eliminate_zeros()
-    return featurizer, full, bias
+    return featurizer, used, np.ascontiguousarray(coef.T, dtype=np.float32), bias
 
 
 def _fit_embed(vectors: np.ndarray, y: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,14 +132,14 @@ def fit(examples: Sequence[Example], embedder, cache: EmbeddingCache | None = No
     index = {label: i for i, label in enumerate(labels)}
     texts, text_labels = augmented(examples, synonyms)
     y = np.array([index[l] for l in text_labels])
-    featurizer, coef, bias = _fit_fast(texts, y, len(labels))
+    featurizer, columns, weights, bias = _fit_fast(texts, y, len(labels))
     originals = [e.text for e in examples]
     encoder = cache or EmbeddingCache(embedder, None)
     vectors = encoder.encode([embed_text(t) for t in originals])
     example_labels = np.array([index[e.label] for e in examples], dtype=np.int32)
     embed_coef, embed_bias = _fit_embed(vectors, example_labels, len(labels))
-    return IntentModel(labels, featurizer, coef, bias, embed_coef, embed_bias, vectors, example_labels,
-                       originals, embedder, params)
+    return IntentModel(labels, featurizer, columns, weights, bias, embed_coef, embed_bias, vectors,
+                       example_labels, originals, embedder, params)
 
 
 class ModelStore:
