@@ -13,8 +13,9 @@ Prints, on this machine, in one run:
   hot reload after an edit costs) and loading a stored model (what a gunicorn worker does);
   and for a synthetic corpus of 1,000 entries × 20 examples (fast classifier; the embedding part is
   extrapolated from the measured per-example embedding cost unless --full-scale);
-* memory: RSS and PSS growth of a process that loads the stored model and reads messages (PSS
-  counts the memory-mapped model pages shared between gunicorn workers once).
+* memory of one worker, in a fresh process: RSS growth from reading messages with the model, of which
+  the private anonymous part is what each gunicorn worker adds, the rest being the memory-mapped model
+  and e5 weights that all workers share in the page cache.
 """
 from __future__ import annotations
 
@@ -31,18 +32,45 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
-def memory_kb() -> tuple[int, int]:
-    """(RSS, PSS) of this process in kB, from /proc."""
-    rss = pss = 0
-    try:
-        for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
-            if line.startswith("Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss = int(line.split()[1])
-    except OSError:
-        pass
-    return rss, pss
+def memory_mb() -> dict[str, int]:
+    """RSS, PSS and anonymous (private, never shared) memory of this process in MB, from /proc."""
+    out = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        name = line.split(":")[0]
+        if name in ("Rss", "Pss", "Anonymous"):
+            out[name] = int(line.split()[1]) // 1024
+    return out
+
+
+def memory_probe(mode: str) -> None:
+    """One worker's memory: the corpus loaded, then (unless mode is none) the model reading every dev message."""
+    import json
+
+    from bot.faq import load_corpus
+    from bot.understanding.evaluation import read_rows
+
+    corpus = load_corpus(ROOT / "faq_data", ROOT / "config" / "brand.json")
+    before = memory_mb()
+    if mode != "none":
+        for row in read_rows(ROOT / "tests/data/dev/routing.jsonl") + read_rows(ROOT / "tests/data/dev/safety.jsonl"):
+            corpus.model.predict(row["text"], embed=None if mode == "cascade" else True)
+    print(json.dumps({"before": before, "after": memory_mb(), "heavy": [m for m in ("sklearn", "scipy")
+                                                                          if m in sys.modules]}))
+
+
+def memory_report() -> None:
+    import json
+    import subprocess
+
+    print("\n== memory of one worker (a fresh process: the corpus loaded, then every dev message read) ==")
+    for mode in ("cascade", "always"):
+        done = subprocess.run([sys.executable, __file__, "--memory-probe", mode], capture_output=True, text=True,
+                              timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+        b, a = data["before"], data["after"]
+        print(f"{mode:<8} RSS {b['Rss']} → {a['Rss']} MB (+{a['Rss'] - b['Rss']}); private anonymous "
+              f"+{a['Anonymous'] - b['Anonymous']} MB; the rest of the growth is the memory-mapped model and "
+              f"e5 weights, one copy in the page cache for all workers; scikit-learn/scipy loaded: {data['heavy'] or 'no'}")
 
 
 def percentiles(samples: list[float]) -> str:
@@ -55,20 +83,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the cold and 1,000-entry training runs")
     parser.add_argument("--full-scale", action="store_true", help="embed the 1,000 × 20 corpus for real")
+    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_probe:
+        memory_probe(args.memory_probe)
+        return 0
 
-    rss0, pss0 = memory_kb()
     from bot.faq import load_corpus
-    from bot.understanding import default_store, examples_of
+    from bot.understanding import clear_caches, default_store, examples_of
     from bot.understanding.evaluation import labelled_texts
     from bot.understanding.embedder import E5Embedder, EmbeddingCache
-    from bot.understanding.training import ModelStore, fit
+    from bot.understanding.store import ModelStore
+    from bot.understanding.training import fit
 
     corpus = load_corpus(ROOT / "faq_data", ROOT / "config" / "brand.json", strict=True)
     started = time.perf_counter()
     model = default_store().model_for(corpus)
     load_seconds = time.perf_counter() - started
-    rss1, pss1 = memory_kb()
 
     dev = ROOT / "tests" / "data" / "dev"
     texts, labels = labelled_texts([dev / "routing.jsonl", dev / "safety.jsonl"], model.labels)
@@ -78,6 +109,7 @@ def main() -> int:
     for name, embed in (("fast classifier alone", False), ("embedding + fusion always", True),
                         ("shipped cascade", None)):
         model._cached.cache_clear()
+        clear_caches()
         samples, right, embedded = [], 0, 0
         cpu0 = time.process_time()
         for text, label in zip(unique, labels):
@@ -116,7 +148,7 @@ def main() -> int:
             print(f"cold train (nothing cached: every example embedded): {time.perf_counter() - t0:.1f} s")
     if not args.quick:
         from tests.data.faq_support import synthetic_entries
-        from bot.understanding.training import Example
+        from bot.understanding.store import Example
         import random
         rng = random.Random(5)
         big = []
@@ -135,11 +167,7 @@ def main() -> int:
         print(f"1,000 entries: {len(big)} examples: fast classifier + embedding classifier fit {fast_part:.1f} s; "
               f"embedding them once {embed_part:.0f} s at {embed_cost * 1000:.1f} ms each (cached afterwards)")
 
-    rss2, pss2 = memory_kb()
-    print("\n== memory ==")
-    print(f"RSS: {rss0 / 1024:.0f} MB before, {rss1 / 1024:.0f} MB with the model loaded, "
-          f"{rss2 / 1024:.0f} MB after the runs")
-    print(f"PSS (shared pages counted once per sharer): {pss0 / 1024:.0f} → {pss1 / 1024:.0f} → {pss2 / 1024:.0f} MB")
+    memory_report()
     return 0
 
 

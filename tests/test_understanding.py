@@ -20,7 +20,9 @@ from bot.understanding.features import Featurizer, tokens
 from bot.understanding.model import IntentModel, Params, Reading
 from bot.understanding.policy import Thresholds, choose
 from bot.understanding.text import model_text, syllables
-from bot.understanding.training import Example, ModelStore, fingerprint, fit
+from bot.understanding import store as store_module, training
+from bot.understanding.store import Example, ModelStore, fingerprint
+from bot.understanding.training import fit
 from tests.data.faq_support import SHIPPED_BRAND, SHIPPED_FAQ
 
 
@@ -135,7 +137,6 @@ def test_save_and_load_memory_map_the_same_model(tmp_path):
 def test_the_store_trains_once_per_corpus_version(tmp_path, monkeypatch):
     store = ModelStore(tmp_path, HashEmbedder())
     trained = []
-    import bot.understanding.training as training
     real_fit = training.fit
     monkeypatch.setattr(training, "fit", lambda *a, **k: trained.append(1) or real_fit(*a, **k))
     store.get(EXAMPLES)
@@ -145,6 +146,28 @@ def test_the_store_trains_once_per_corpus_version(tmp_path, monkeypatch):
     assert fingerprint(changed, "hash-test") != fingerprint(EXAMPLES, "hash-test")
     assert store.get(changed).predict("提现好慢").top == "withdraw"
     assert len(trained) == 2
+
+
+def test_the_fingerprint_covers_the_training_settings():
+    assert store_module.SETTINGS == training.SETTINGS
+
+
+def test_serving_a_stored_model_imports_neither_scikit_learn_nor_scipy(tmp_path):
+    ModelStore(tmp_path, HashEmbedder()).get(EXAMPLES)
+    examples = [(e.text, e.label) for e in EXAMPLES]
+    code = ("import sys, numpy as np\n"
+            "from bot.understanding.store import ModelStore, Example\n"
+            "class E:\n    name, dim = 'hash-test', 64\n"
+            "    def encode(self, texts): return np.full((len(texts), 64), 0.125, dtype=np.float32)\n"
+            f"m = ModelStore({str(tmp_path)!r}, E()).get([Example(*e) for e in {examples!r}])\n"
+            "assert m.predict('提现失败', embed=True).labels\n"
+            "print(sorted(n for n in ('sklearn', 'scipy') if n in sys.modules))")
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=str(SHIPPED_FAQ.parent))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 # --- policy ---------------------------------------------------------------------------------------

@@ -22,10 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from bot.understanding.model import IntentModel, Params, Reading
-from bot.understanding.training import Example, ModelStore, examples_of
+from bot.understanding.store import Example, ModelStore, examples_of
 
 __all__ = ["IntentModel", "Params", "Reading", "Example", "ModelStore", "examples_of", "default_store",
-           "load_config", "Store"]
+           "load_config", "Store", "clear_caches"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_FILE = PROJECT_ROOT / "config" / "understanding.json"
@@ -68,3 +68,14 @@ def default_store() -> Store:
     directory = os.environ.get("BOT_MODEL_DIR") or PROJECT_ROOT / "var" / "model"
     params = Params.from_dict(load_config().get("calibration", {}))
     return Store(ModelStore(directory, E5Embedder(), params))
+
+
+def clear_caches() -> None:
+    """Forget every per-text cache (benchmarks measure messages the bot has not seen with this)."""
+    from bot import normalize, scam, verifier
+    from bot.understanding import features, text
+
+    normalize.clear_caches()
+    for cached in (text.model_text, text.embed_text, text.syllables, features.tokens, features.hashed,
+                   scam.detect, verifier._scan):
+        cached.cache_clear()

@@ -9,16 +9,16 @@ keep, so the fitted model is a few numpy arrays that can be memory-mapped):
 * the safety signals of `bot.scam` (actor, request, demand, pressure, hedge and each
   demand by name): the hand-written rules become features the model weighs, not a score.
 
-Plain functions and one small class; no I/O. Columns are murmurhash3 of the feature names, so the
+Plain functions and one small class; no I/O. Columns are CRC-32 of the feature names (zlib: no scikit-learn or scipy import when serving), so the
 fitted model keeps no vocabulary: a few numpy arrays that can be memory-mapped.
 """
 from __future__ import annotations
 
 from functools import lru_cache
 
+import zlib
+
 import numpy as np
-from scipy import sparse
-from sklearn.utils import murmurhash3_32
 
 from bot import scam
 from bot.understanding.text import model_text, syllables
@@ -51,10 +51,10 @@ def tokens(text: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=8192)
 def hashed(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """(feature columns, sublinear tf) of one message: murmurhash3 of each token, modulo N_FEATURES."""
+    """(feature columns, sublinear tf) of one message: CRC-32 of each token, modulo N_FEATURES."""
     counts: dict[int, int] = {}
     for token in tokens(text):
-        column = abs(murmurhash3_32(token, seed=0)) % N_FEATURES
+        column = zlib.crc32(token.encode("utf-8")) % N_FEATURES
         counts[column] = counts.get(column, 0) + 1
     columns = np.fromiter(counts, dtype=np.int32, count=len(counts))
     tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts)))
@@ -87,7 +87,10 @@ class Featurizer:
         norm = float(np.sqrt(weights @ weights))
         return columns, (weights / norm if norm else weights)
 
-    def transform(self, texts) -> sparse.csr_matrix:
+    def transform(self, texts):
+        """The training matrix (scipy CSR, imported here: the bot itself never needs scipy)."""
+        from scipy import sparse
+
         rows = [self.vector(text) for text in texts]
         indptr = np.cumsum([0] + [len(c) for c, _ in rows])
         indices = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int32)

@@ -1,29 +1,13 @@
-"""Train the intent model from the corpus, or load the one already trained for it.
+"""Train the intent model from labelled examples (scikit-learn; imported only to train).
 
-`examples_of(corpus)` lists what staff wrote: every FAQ entry's question,
-similar questions, keywords and examples, every other intent's examples
-(handoff, greetings, out-of-scope, scam, victim) and the labelled hard
-negatives. `fit()` augments them (`augment.variants`), trains both
-classifiers of `model.IntentModel`, and returns it.
-
-`ModelStore.get(examples)` is what the app calls at load and at every hot
-reload: the model is kept under var/model/<hash>/, keyed by a hash of the
-examples, the featurizer version and the embedder, so a gunicorn worker (or a
-restart) that finds it there memory-maps it instead of training, and a file
-lock makes the first worker train while the others wait for it.
+`fit()` augments the examples (`augment.variants`), trains both classifiers of
+`model.IntentModel` and returns it; `bot.understanding.store` decides when a
+corpus needs training and keeps the result.
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
 import logging
-import os
 import random
-import shutil
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -33,12 +17,11 @@ from bot.understanding.augment import HomophoneTable, SynonymTable, variants
 from bot.understanding.embedder import EmbeddingCache
 from bot.understanding.features import Featurizer
 from bot.understanding.model import IntentModel, Params
+from bot.understanding.store import Example
 from bot.understanding.text import embed_text
 
 log = logging.getLogger(__name__)
 
-#: Bump when features, augmentation or training change: stored models of older versions are not reused.
-VERSION = "4"
 #: Noisy variants made per example for the fast classifier.
 VARIANTS_PER_EXAMPLE = 3
 #: Regularisation of the two classifiers: the fast one is fitted by SGD on the log loss (one-vs-rest:
@@ -48,34 +31,8 @@ FAST_ALPHA = 1e-5
 EMBED_C = 8.0
 #: Hashed features seen in fewer examples than this are dropped (a fifth of the columns, no accuracy lost).
 MIN_DF = 2
-#: Stored models kept besides the one in use, the most recently used first (older ones are deleted).
-KEEP_MODELS = 12
-
-
-@dataclass(frozen=True)
-class Example:
-    text: str
-    label: str
-
-
-def examples_of(corpus) -> list[Example]:
-    """Every labelled text the corpus holds, de-duplicated (first label wins; `faq check` flags clashes)."""
-    seen: set[str] = set()
-    out: list[Example] = []
-    for text, label in corpus.labelled_texts():
-        key = text.strip()
-        if key and key not in seen:
-            seen.add(key)
-            out.append(Example(key, label))
-    return out
-
-
-def fingerprint(examples: Sequence[Example], embedder_name: str, synonyms: dict | None = None) -> str:
-    digest = hashlib.sha256(f"{VERSION}|{embedder_name}|{FAST_ALPHA}|{EMBED_C}|{MIN_DF}|{VARIANTS_PER_EXAMPLE}".encode())
-    digest.update(json.dumps(synonyms or {}, ensure_ascii=False, sort_keys=True).encode("utf-8"))
-    for example in examples:
-        digest.update(f"\x00{example.label}\x01{example.text}".encode("utf-8"))
-    return digest.hexdigest()[:20]
+#: The settings above as a stored model's fingerprint names them (bot.understanding.store.SETTINGS).
+SETTINGS = f"{FAST_ALPHA}|{EMBED_C}|{MIN_DF}|{VARIANTS_PER_EXAMPLE}"
 
 
 def augmented(examples: Sequence[Example], synonyms: dict | None = None, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -142,37 +99,3 @@ def fit(examples: Sequence[Example], embedder, cache: EmbeddingCache | None = No
                        example_labels, originals, embedder, params)
 
 
-class ModelStore:
-    """Trained models under `directory`, one folder per fingerprint; trains at most once per corpus."""
-
-    def __init__(self, directory: str | Path, embedder, params: Params = Params()):
-        self.directory = Path(directory)
-        self.embedder = embedder
-        self.params = params
-
-    def get(self, examples: Sequence[Example], labels: Sequence[str] | None = None,
-            synonyms: dict | None = None) -> IntentModel:
-        key = fingerprint(examples, self.embedder.name, synonyms)
-        target = self.directory / key
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with open(self.directory / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)   # one trainer; the others then load what it saved
-            if not (target / "meta.json").exists():
-                started = time.perf_counter()
-                model = fit(examples, self.embedder, EmbeddingCache(self.embedder, self.directory), self.params,
-                            labels, synonyms)
-                tmp = self.directory / f".{key}.tmp"
-                shutil.rmtree(tmp, ignore_errors=True)
-                model.save(tmp)
-                tmp.rename(target)
-                log.info("intent model trained on %d examples in %.1f s", len(examples),
-                         time.perf_counter() - started)
-                self._prune(keep=key)
-            os.utime(target)   # recently used: kept by _prune
-            return IntentModel.load(target, self.embedder, self.params)
-
-    def _prune(self, keep: str) -> None:
-        folders = sorted((p for p in self.directory.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in [p for p in folders if p.name != keep][KEEP_MODELS:]:
-            shutil.rmtree(old, ignore_errors=True)
