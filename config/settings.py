@@ -66,6 +66,12 @@ class Settings:
     #: Seconds between checks of the FAQ and registry files for edits (hot reload).
     BOT_RELOAD_INTERVAL: float = 2.0
 
+    # --- Understanding (bot/understanding/) ---
+    #: Trained models (one folder per corpus version, memory-mapped by every worker) and the embedding cache.
+    BOT_MODEL_DIR: str = str(PROJECT_ROOT / "var" / "model")
+    #: Calibration of the model and thresholds of the reply policy (written by tools/calibrate.py).
+    BOT_UNDERSTANDING_FILE: str = str(PROJECT_ROOT / "config" / "understanding.json")
+
     # --- Live agents (handoff) ---
     BOT_HOURS_FILE: str = str(PROJECT_ROOT / "config" / "service_hours.json")
     #: least_active (fewest sessions), random, or pool (let WeChat's queue choose).

@@ -17,7 +17,6 @@ version and memory-maps it afterwards.
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,8 +32,10 @@ CONFIG_FILE = PROJECT_ROOT / "config" / "understanding.json"
 
 @lru_cache(maxsize=4)
 def load_config(path: str | None = None) -> dict:
-    """config/understanding.json (or BOT_UNDERSTANDING_FILE): calibration and policy thresholds."""
-    file = Path(path or os.environ.get("BOT_UNDERSTANDING_FILE") or CONFIG_FILE)
+    """BOT_UNDERSTANDING_FILE (config/understanding.json): calibration and policy thresholds."""
+    from config.settings import Settings
+
+    file = Path(path or Settings.from_env().BOT_UNDERSTANDING_FILE)
     return json.loads(file.read_text(encoding="utf-8"))
 
 
@@ -64,8 +65,9 @@ class EmptyModel:
 def default_store() -> Store:
     """Models under BOT_MODEL_DIR (default var/model), embedded with multilingual-e5-small."""
     from bot.understanding.embedder import E5Embedder
+    from config.settings import Settings
 
-    directory = os.environ.get("BOT_MODEL_DIR") or PROJECT_ROOT / "var" / "model"
+    directory = Settings.from_env().BOT_MODEL_DIR
     params = Params.from_dict(load_config().get("calibration", {}))
     return Store(ModelStore(directory, E5Embedder(), params))
 
