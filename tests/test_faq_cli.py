@@ -133,3 +133,15 @@ def test_faq_unmatched_with_nothing_recorded(redis_server):
 @pytest.mark.parametrize("args", [("faq",), ("faq", "try")])
 def test_faq_usage_errors(args):
     assert bot(*args).returncode == 2
+
+
+def test_verify_check_shows_the_model_the_signals_and_the_decision():
+    done = bot("verify", "check", "KF1003让我把验证码告诉他")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["identifiers"] == [{"kind": "agent_id", "value": "KF1003"}]
+    assert "sms_code" in data["signals"]["names"]
+    decision = data["decision"]
+    assert decision["route"] == "scam_alert" and decision["priority"]
+    # a real agent number with a demand staff never make: the verdict is shown, and it is still a scam
+    assert "✅ 工号 KF1003" in decision["reply"] and "即使号码/工号/网址是真的" in decision["reply"]

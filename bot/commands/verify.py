@@ -35,18 +35,22 @@ def report(args) -> int:
 
 
 def check(args) -> int:
-    from bot import scam, verifier
-    from bot.channels import registry_source
-    from bot.safety import SafetyChecks
+    from bot import scam, sensitive, verifier
+    from bot.router import build_router, default_prechecks
     from config.settings import Settings
 
-    safety = SafetyChecks(registry_source(Settings.from_env()))
+    settings = Settings.from_env()
+    router = build_router(settings, prechecks=default_prechecks(settings))
+    reading = router.read(args.text)
     result = scam.detect(args.text)
-    decision = next((d for d in (c(args.text) for c in safety.prechecks()) if d is not None), None)
+    decision = router.route(args.text)[0]
     _print_json({
-        "scam": {"is_scam": result.is_scam, "score": result.score, "signals": list(result.signals)},
+        "model": {"scam": round(reading.prob("scam"), 4), "victim": round(reading.prob("victim"), 4),
+                  "top": reading.top},
+        "signals": {"groups": dict(result.groups), "names": list(result.signals)},
         "identifiers": [{"kind": i.kind, "value": i.value} for i in verifier.extract(args.text)],
-        "decision": decision.to_json() if decision else None,
+        "sensitive": list(sensitive.found(args.text)),
+        "decision": decision.to_json(),
     })
     return 0
 
