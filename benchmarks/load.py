@@ -500,7 +500,7 @@ def report(results: list[RunResult], args) -> dict:
     summary["server_cpu_ms_per_msg"] = cost
     summary["max_msg_per_s"] = {t: f["msg_per_s"] for (t, l), f in by.items() if l == label}
     summary["p99_at_200_ms"] = {t: f["p99_ms"] for (t, l), f in by.items() if l == "200/s"}
-    print(f"\nmax throughput (msg/s): " + ", ".join(f"{t} {v:.0f}" for t, v in summary["max_msg_per_s"].items()))
+    print("\nmax throughput (msg/s): " + ", ".join(f"{t} {v:.0f}" for t, v in summary["max_msg_per_s"].items()))
     print("server CPU per message (ms, gunicorn + queue worker + redis, max run): "
           + ", ".join(f"{t} {v:.2f}" for t, v in cost.items() if v))
     print("p99 at 200 msg/s (ms): " + ", ".join(f"{t} {v:.1f}" for t, v in summary["p99_at_200_ms"].items()))

@@ -161,7 +161,7 @@ class Router:
     def read(self, text: str, conversation: Conversation | None = None, now: float | None = None) -> Reading:
         """The model's reading of `text` as the router uses it (follow-ups and corrections applied)."""
         conversation = conversation or Conversation()
-        return self._read(self._corpus(), text, conversation, time.time() if now is None else now)
+        return self._reading(self._corpus(), text, conversation, time.time() if now is None else now)[0]
 
     def nearest(self, text: str, label: str, k: int = 2) -> tuple[str, ...]:
         """The k examples of `label` closest in meaning to `text` (staff tools: why it matched)."""
@@ -190,9 +190,6 @@ class Router:
         if reading is None:   # nothing but punctuation or blanks: ask what they need
             return RouteDecision("fallback", self._say("empty"))
         return self._respond(corpus, corrected or text, reading, conversation)
-
-    def _read(self, corpus: Corpus, text: str, conversation: Conversation, now: float) -> Reading:
-        return self._reading(corpus, text, conversation, now)[0]
 
     def _reading(self, corpus: Corpus, text: str, conversation: Conversation,
                  now: float) -> tuple[Reading, str | None]:
