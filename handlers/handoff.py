@@ -74,12 +74,17 @@ def start_handoff(openid: str, ctx: Context, reason: str = "request"):
     since = svc.best_effort(lambda: svc.storage.start_waiting(openid, agent.account if agent else "", False, reason),
                             None)
     if agent is not None:
-        svc.outbox.for_user(openid, connect_agent, asdict(agent), False, since, ctx.text, ctx.opened)
+        svc.outbox.for_user(openid, connect_agent, asdict(agent), False, since, _stored(ctx.text), ctx.opened)
     else:
         svc.outbox.for_user(openid, send_handoff_notice, None, False, nobody_online, ctx.opened, since)
     if since is not None:
         svc.outbox.for_user(openid, check_pickup, since, delay=settings.BOT_PICKUP_TIMEOUT)
     return Transfer(agent.account if agent else None)
+
+
+def _stored(text: str | None) -> str | None:
+    """The user's words as every store keeps them (the job queue is a store): masked, as in the history."""
+    return mask_text(text[:300]) if text else text
 
 
 def priority_handoff(openid: str, text: str, ctx: Context) -> str:
@@ -89,7 +94,7 @@ def priority_handoff(openid: str, text: str, ctx: Context) -> str:
     agent = pick_agent(agents or [], priority=True)
     if agent is not None:
         since = svc.best_effort(lambda: svc.storage.start_waiting(openid, agent.account, True, "scam_alert"), None)
-        svc.outbox.for_user(openid, connect_agent, asdict(agent), True, since, text, ctx.opened)
+        svc.outbox.for_user(openid, connect_agent, asdict(agent), True, since, _stored(text), ctx.opened)
         return f"已为您优先转接人工客服 {agent.number}，请留意本对话。"
     number = svc.best_effort(lambda: svc.storage.create_ticket(openid, mask_text(text), priority=True, reason="scam_alert"), None)
     if number is None:
