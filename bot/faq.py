@@ -132,7 +132,7 @@ class FaqEntry:
 
 
 #: What the bot does with a message of a non-FAQ intent (faq_data/intents.json).
-INTENT_ROUTES = ("handoff", "greeting", "fallback", "scam_alert", "follow_up")
+INTENT_ROUTES = ("handoff", "greeting", "fallback", "scam_alert", "follow_up", "verify")
 
 
 @dataclass(frozen=True)
@@ -143,10 +143,14 @@ class Intent:
     examples: tuple[str, ...]
     reply: str = ""
     file: str = ""
+    #: The FAQ entry that answers a message of this intent when its route has nothing to act on
+    #: (a verify question that names no contact gets the guide to telling real staff from fake).
+    answer_with: str = ""
 
     @classmethod
     def from_dict(cls, data: Mapping, file: str = "") -> "Intent":
-        return cls(data["id"], data["route"], tuple(data["examples"]), data.get("reply", ""), file)
+        return cls(data["id"], data["route"], tuple(data["examples"]), data.get("reply", ""), file,
+                   data.get("answer_with", ""))
 
 
 def render(template: str, values: Mapping[str, object], strict: bool = True) -> str:
@@ -332,6 +336,9 @@ def collect(faq_dir: str | Path, brand: Mapping[str, object]) -> Collected:
             intents.append(intent)
         found_all.hard_negatives += [(item["text"], item["intent"]) for item in data.get("hard_negatives", ())]
     known = set(seen)
+    for intent in intents:
+        if intent.answer_with and intent.answer_with not in {e.id for e in entries}:
+            problems.append(Problem(intent.file, intent.id, f"answer_with 指向不存在的问答 {intent.answer_with}"))
     for text, label in found_all.hard_negatives:
         if label not in known:
             problems.append(Problem(shown_path(Path(faq_dir)), label, f"反例「{text}」指向不存在的意图 {label}"))
@@ -379,6 +386,11 @@ class Corpus:
         """A non-FAQ intent's reply with the brand filled in ("" when it has none)."""
         intent = self.intents.get(intent_id)
         return render(intent.reply, self.brand, strict=False) if intent else ""
+
+    def answered_with(self, intent_id: str) -> str | None:
+        """The FAQ entry a non-FAQ intent falls back on (`answer_with`), when it is served."""
+        intent = self.intents.get(intent_id)
+        return intent.answer_with if intent and intent.answer_with in self else None
 
     def route_of(self, label: str) -> str:
         """The route a model label leads to: faq for an entry, the intent's route otherwise."""

@@ -11,7 +11,9 @@ updated `Conversation` (the caller stores it). In order, the first that applies 
    it is a follow-up ("那要多久", the `follow_up` intent) and after the correction
    marker when it is a correction ("不是这个，我问的是…");
 4. the safety prechecks see the text and that reading: a scam in progress or a
-   victim (scam_alert, priority), then a contact to verify (verify);
+   victim (scam_alert, priority), then a contact to verify (verify); a question
+   about a contact that names none (the `contact_check` intent) gets the FAQ entry
+   the intent names (`answer_with`: how to tell real staff from fake);
 5. the reply policy (`bot.understanding.policy`): a handoff, greeting or
    out-of-scope intent; an FAQ answer, an answer with one line offering another
    wording, a numbered menu of two or three, or the fallback; a second fallback in
@@ -271,6 +273,8 @@ class Router:
                 return RouteDecision("greeting", reply, score=outcome.confidence, candidates=shown)
             if route == "follow_up":    # nothing was asked before it: ask for the whole question
                 return self._fallback(conversation, shown)
+            if route == "verify" and corpus.answered_with(outcome.label):   # a check naming no contact
+                return self._faq(corpus, corpus.answered_with(outcome.label), outcome.confidence, candidates=shown)
             if route == "scam_alert":   # no precheck configured (tests, tools): still never a menu
                 return RouteDecision("scam_alert", corpus.intent_reply(outcome.label) or self._say("fallback"),
                                      score=outcome.confidence, candidates=shown, priority=True)

@@ -34,6 +34,8 @@ Precheck = Callable[[str, object], "RouteDecision | None"]
 #: At most this many verdict lines are added to a scam alert (the alert must stay short).
 ALERT_VERDICT_LINES = 2
 SCAM_LABELS = ("scam", "victim")
+#: The model's intent for "is this contact yours?" with nothing asked of the user (faq_data/intents.json).
+CHECK_LABEL = "contact_check"
 
 
 class SafetyChecks:
@@ -66,8 +68,10 @@ class SafetyChecks:
             victim = reading.prob("victim") > reading.prob("scam") and likelihood >= self.threshold
             pushed = result.groups.get("demand", 0.0) > 0   # anything asked of the user, a lure included
             asks_to_verify = bool(identifiers) and not pushed and bool(verifier.check(text, registry))
-            fires = (named_and_demanded or victim or likelihood >= self.certain
-                     or (likelihood >= self.threshold and not asks_to_verify))
+            # A question about a named contact is the verifier's, unless the model rates a scam above a
+            # plain check of that contact (the contact_check intent) and reads a victim or is all but sure.
+            overrides = likelihood > reading.prob(CHECK_LABEL) and (victim or likelihood >= self.certain)
+            fires = named_and_demanded or (likelihood >= self.threshold and (overrides or not asks_to_verify))
         if not fires:
             return None
         verdicts = [verifier.judge(i, registry) for i in identifiers]

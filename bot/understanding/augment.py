@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import unicodedata
 from collections import defaultdict
+from functools import lru_cache
 
 from opencc import OpenCC
 from pypinyin import Style, lazy_pinyin
@@ -44,22 +45,27 @@ def common_characters() -> str:
     return "".join(chars)
 
 
+@lru_cache(maxsize=None)
+def _sound(char: str) -> str:
+    """The toneless pinyin of one character (a few thousand distinct ones: cached for good)."""
+    return lazy_pinyin(char)[0]
+
+
 class HomophoneTable:
     """Characters grouped by toneless pinyin: the common characters and the corpus's own."""
 
     def __init__(self, texts):
         by_sound: dict[str, set[str]] = defaultdict(set)
-        for text in (common_characters(), *texts):
-            for char in text:
-                if _is_hanzi(char):
-                    by_sound[lazy_pinyin(char)[0]].add(char)
+        for char in set(common_characters()).union(*map(set, texts)):
+            if _is_hanzi(char):
+                by_sound[_sound(char)].add(char)
         self._by_sound = {k: sorted(v) for k, v in by_sound.items() if len(v) > 1}
 
     def swap(self, text: str, rng: random.Random, count: int = 1) -> str:
         chars = list(text)
-        spots = [i for i, c in enumerate(chars) if _is_hanzi(c) and lazy_pinyin(c)[0] in self._by_sound]
+        spots = [i for i, c in enumerate(chars) if _is_hanzi(c) and _sound(c) in self._by_sound]
         for i in rng.sample(spots, min(count, len(spots))):
-            options = [c for c in self._by_sound[lazy_pinyin(chars[i])[0]] if c != chars[i]]
+            options = [c for c in self._by_sound[_sound(chars[i])] if c != chars[i]]
             chars[i] = rng.choice(options)
         return "".join(chars)
 

@@ -29,7 +29,7 @@ GREETINGS = ("hello", "thanks", "bye", "ack")
 
 
 def model_label(row: dict) -> str | None:
-    """The model intent a labelled row stands for (None: not the model's call, e.g. a verification)."""
+    """The model intent a labelled row stands for (None: a row no intent stands for)."""
     if row.get("label") in ("scam", "victim"):
         return row["label"]
     route = row.get("route")
@@ -37,7 +37,8 @@ def model_label(row: dict) -> str | None:
         return row.get("faq_id")
     if route == "greeting":
         return row.get("greeting") if row.get("greeting") in GREETINGS else None
-    return {"handoff": "handoff", "fallback": "out_of_scope", "scam_alert": "scam"}.get(route)
+    return {"handoff": "handoff", "fallback": "out_of_scope", "scam_alert": "scam",
+            "verify": "contact_check"}.get(route)
 
 
 def labelled_texts(paths, labels) -> tuple[list[str], list[str]]:

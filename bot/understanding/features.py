@@ -73,26 +73,37 @@ class Featurizer:
         self.idf = idf
 
     def fit(self, texts) -> "Featurizer":
-        df = np.zeros(N_FEATURES, dtype=np.float32)
-        for text in texts:
-            df[hashed(text)[0]] += 1
-        n = len(texts)
-        self.idf = (np.log((1 + n) / (1 + df)) + 1.0).astype(np.float32)
+        self.fit_transform(texts)
         return self
+
+    def fit_transform(self, texts):
+        """Fit the idf on `texts` and return their training matrix (each text featurised once)."""
+        rows = [hashed(text) for text in texts]
+        df = np.zeros(N_FEATURES, dtype=np.float32)
+        for columns, _ in rows:
+            df[columns] += 1
+        self.idf = (np.log((1 + len(rows)) / (1 + df)) + 1.0).astype(np.float32)
+        return _matrix([self._weigh(columns, tf) for columns, tf in rows])
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns, weights) of one message, L2-normalised."""
-        columns, tf = hashed(text)
+        return self._weigh(*hashed(text))
+
+    def _weigh(self, columns: np.ndarray, tf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         weights = tf * self.idf[columns]
         norm = float(np.sqrt(weights @ weights))
         return columns, (weights / norm if norm else weights)
 
     def transform(self, texts):
         """The training matrix (scipy CSR, imported here: the bot itself never needs scipy)."""
-        from scipy import sparse
+        return _matrix([self.vector(text) for text in texts])
 
-        rows = [self.vector(text) for text in texts]
-        indptr = np.cumsum([0] + [len(c) for c, _ in rows])
-        indices = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int32)
-        data = np.concatenate([w for _, w in rows]) if rows else np.zeros(0, np.float32)
-        return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), N_FEATURES), dtype=np.float32)
+
+def _matrix(rows: list[tuple[np.ndarray, np.ndarray]]):
+    """Rows of (columns, weights) as a scipy CSR matrix (scipy imported here: training only)."""
+    from scipy import sparse
+
+    indptr = np.cumsum([0] + [len(c) for c, _ in rows])
+    indices = np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int32)
+    data = np.concatenate([w for _, w in rows]) if rows else np.zeros(0, np.float32)
+    return sparse.csr_matrix((data, indices, indptr), shape=(len(rows), N_FEATURES), dtype=np.float32)

@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression, SGDClassifier
+from threadpoolctl import threadpool_limits
 
 from bot.understanding.augment import HomophoneTable, SynonymTable, variants
 from bot.understanding.embedder import EmbeddingCache
@@ -57,7 +58,10 @@ def _logistic(x, y: np.ndarray, n_labels: int, clf) -> tuple[np.ndarray, np.ndar
     if len(classes) < 2:          # a one-intent corpus: nothing to tell apart
         bias[classes] = 0.0
         return coef, bias
-    clf.fit(x, y)
+    # One BLAS thread: these matrices are small, and on a busy 2-core machine OpenBLAS's threads
+    # spin against each other (the embedding fit took 6.5 s with two threads, 1.1 s with one).
+    with threadpool_limits(limits=1):
+        clf.fit(x, y)
     if len(classes) == 2:         # scikit-learn's binary form: one row for the second class
         coef[classes[1]], bias[classes[1]] = clf.coef_[0] / 2, clf.intercept_[0] / 2
         coef[classes[0]], bias[classes[0]] = -clf.coef_[0] / 2, -clf.intercept_[0] / 2
@@ -69,8 +73,8 @@ def _logistic(x, y: np.ndarray, n_labels: int, clf) -> tuple[np.ndarray, np.ndar
 def _fit_fast(texts: list[str], y: np.ndarray,
               n_labels: int) -> tuple[Featurizer, np.ndarray, np.ndarray, np.ndarray]:
     """(featurizer, learnt columns, their weights columns × labels, bias) of the fast classifier."""
-    featurizer = Featurizer().fit(texts)
-    x = featurizer.transform(texts)
+    featurizer = Featurizer()
+    x = featurizer.fit_transform(texts)
     df = np.bincount(x.indices, minlength=x.shape[1])
     used = np.flatnonzero(df >= MIN_DF).astype(np.int32)   # the hashed columns that occur: ~3x fewer weights
     clf = SGDClassifier(loss="log_loss", alpha=FAST_ALPHA, max_iter=30, tol=1e-3, random_state=0)
