@@ -82,6 +82,9 @@ _OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|�
 _CUE = re.compile(r"官方|官网|客服|工作人员|人工|真的|真假|真实|是不是|是否|可信|靠谱|正规|骗|假的|假冒|冒充|仿冒|钓鱼"
                   r"|自称|说是|核实|核对|确认|查一下|查查|帮我查|安全吗|能信|可靠|有效|在职|你们|贵司|公司|来电|打来"
                   r"|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guanfang|shibushi|zhende|kekao|official|legit|real|fake|scam")
+# A question, however worded ("上面的表格能填吗", "can I open it?"), and the identifiers that are links.
+_QUESTION = re.compile(r"吗|嘛|\?|？|能不能|可不可以|行不行|是否|安全不|可以不")
+_LINK_KINDS = ("domain", "email")  # a URL is scanned as its domain
 # What is left of a message that is only identifiers ("4008886688是吗"): it still asks to verify.
 _FILLER = re.compile(r"[\s\x00,.!?;:、。\"'()\[\]<>~-]+|请问|这个|那个|这|那|是|吗|呢|啊|吧|的|号码|电话|手机号?|网址"
                      r"|网站|邮箱|微信号?|查|一下|帮我|看看|呀|么|qq|和|或", re.I)
@@ -278,6 +281,8 @@ def verification_request(text: str) -> list[Identifier]:
         return identifiers
     if not _FILLER.sub("", scanner.text):
         return identifiers  # the message is just the identifier(s): the user pasted it to check
+    if _QUESTION.search(scanner.text) and any(i.kind in _LINK_KINDS for i in identifiers):
+        return identifiers  # any question about a message with a link in it is a question about the link
     return []
 
 

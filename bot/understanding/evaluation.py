@@ -175,7 +175,10 @@ class SafetyReport:
 
 def _verdict_right(want: dict, got: list[dict]) -> tuple[bool, bool]:
     """(status right, lookalike named) for one expected verdict among the decision's verdicts."""
-    same = [v for v in got if v["identifier"].lower() == want["identifier"].lower()]
+    def key(identifier: str) -> str:   # a handle is the same with or without its "@"
+        return identifier.lower().lstrip("@")
+
+    same = [v for v in got if key(v["identifier"]) == key(want["identifier"])]
     status = any(v["status"] == want["status"] for v in same)
     named = any(v.get("lookalike_of") == want["lookalike_of"] for v in same)
     return status, named

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from bot import scam
 from bot.understanding.embedder import EmbeddingCache
 from bot.understanding.model import IntentModel, Params
 
@@ -57,6 +58,8 @@ def examples_of(corpus) -> list[Example]:
 
 def fingerprint(examples: Sequence[Example], embedder_name: str, synonyms: dict | None = None) -> str:
     digest = hashlib.sha256(f"{VERSION}|{embedder_name}|{SETTINGS}".encode())
+    for signal in scam.SIGNALS:  # the safety signals are features: editing one retrains
+        digest.update(f"\x00{signal.name}|{signal.group}|{signal.weight}|{signal.pattern.pattern}".encode("utf-8"))
     digest.update(json.dumps(synonyms or {}, ensure_ascii=False, sort_keys=True).encode("utf-8"))
     for example in examples:
         digest.update(f"\x00{example.label}\x01{example.text}".encode("utf-8"))
