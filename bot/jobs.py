@@ -208,14 +208,14 @@ def deliver_in_order(openid: str, decided_at: float, name: str, args: list) -> d
     done = []
     while True:
         deadline = time.monotonic() + MAILBOX_WAIT
-        while not rt.storage.lock_mailbox(openid, 2 * JOB_TIMEOUT):
+        while not rt.storage.lock_mailbox(openid, own, 2 * JOB_TIMEOUT):
             if time.monotonic() >= deadline:
                 raise MailboxBusy(mask_openid(openid))
             time.sleep(0.05)
         try:
             done += _drain(rt, openid)
         finally:
-            rt.storage.unlock_mailbox(openid)
+            rt.storage.unlock_mailbox(openid, own)
         if rt.storage.mailbox_head(openid) is None:  # nothing filed while we let go of the lock
             return next((d["result"] for d in done if d["id"] == own), {"status": "in_order"})
 

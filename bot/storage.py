@@ -105,7 +105,10 @@ class Storage:
         self._admit = client.register_script(self._ADMIT)
         self._finish = client.register_script(self._FINISH)
         self._spend = client.register_script(self._SPEND)
-        self._scripts = {s.sha: s for s in (self._admit, self._finish, self._spend)}
+        self._mailbox_add = client.register_script(self._MAILBOX_ADD)
+        self._lock = client.register_script(self._LOCK)
+        self._unlock = client.register_script(self._UNLOCK)
+        self._scripts = {s.sha: s for s in (self._admit, self._finish, self._spend, self._mailbox_add, self._lock, self._unlock)}
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -661,8 +664,8 @@ class Storage:
     def mailbox_add(self, openid: str, entry: str, decided_at: float) -> None:
         """File `entry` (JSON with an "id") once for its id, even if the job that files it is retried."""
         job = json.loads(entry)["id"]
-        self.redis.eval(self._MAILBOX_ADD, 2, self.key("mailbox", openid), self.key("mailbox", "filed", job),
-                        entry, repr(float(decided_at)), self.MAILBOX_TTL)
+        self._run(self._mailbox_add, (self.key("mailbox", openid), self.key("mailbox", "filed", job)),
+                  (entry, repr(float(decided_at)), self.MAILBOX_TTL))
 
     def mailbox_head(self, openid: str) -> tuple[str, float] | None:
         rows = self.redis.zrange(self.key("mailbox", openid), 0, 0, withscores=True)
@@ -671,8 +674,22 @@ class Storage:
     def mailbox_done(self, openid: str, entry: str) -> None:
         self.redis.zrem(self.key("mailbox", openid), entry)
 
-    def lock_mailbox(self, openid: str, ttl: float) -> bool:
-        return bool(self.redis.set(self.key("mailbox", openid, "lock"), 1, nx=True, px=int(ttl * 1000)))
+    # The user's mailbox lock, held by one job. Taken again by the same job: a job whose Redis failed
+    # over while it held the lock is retried, and must not wait out the lock it left behind.
+    _LOCK = """
+    if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+    if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+    return 0
+    """
+    _UNLOCK = """
+    if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+    return 0
+    """
 
-    def unlock_mailbox(self, openid: str) -> None:
-        self.redis.delete(self.key("mailbox", openid, "lock"))
+    def lock_mailbox(self, openid: str, owner: str, ttl: float) -> bool:
+        """Take the user's mailbox lock for `owner` (a job id) for `ttl` s; True if it holds it."""
+        return bool(self._run(self._lock, (self.key("mailbox", openid, "lock"),), (owner, int(ttl * 1000))))
+
+    def unlock_mailbox(self, openid: str, owner: str) -> None:
+        """Let go of the lock if `owner` still holds it (not one another job took after it expired)."""
+        self._run(self._unlock, (self.key("mailbox", openid, "lock"),), (owner,))

@@ -148,3 +148,47 @@ def test_quota_timeouts_and_5xx_are_kept_for_a_later_retry(redis_server, redis_c
         job.refresh()
         assert job.get_status() == JobStatus.SCHEDULED and job.retries_left == jobs.RETRY.max - 1
         assert storage.undelivered() == []
+
+
+def test_jobs_running_when_the_worker_lost_redis_go_back_to_the_queue(setup):
+    """A failover in the middle of a job leaves it "started" for a worker that is gone; the worker's
+    next life gives it back at once (retried, or failed when it has no retries left), and leaves
+    another worker's running job alone."""
+    import uuid
+
+    from rq import Queue, Retry
+
+    from bot.commands.worker import requeue_abandoned
+
+    fake, outbox, worker, storage = setup
+    queue = Queue(f"lost-redis-{uuid.uuid4().hex[:8]}", connection=storage.redis)
+    mine = queue.enqueue(jobs.call_customservice, "get_accounts", (), {}, retry=Retry(max=2))
+    last_try = queue.enqueue(jobs.call_customservice, "get_accounts", (), {})
+    theirs = queue.enqueue(jobs.call_customservice, "get_accounts", (), {}, retry=Retry(max=2))
+    me, other = SimpleWorker([queue], connection=storage.redis), SimpleWorker([queue], connection=storage.redis)
+    for runner, job in ((me, mine), (me, last_try), (other, theirs)):   # what RQ does as a job starts
+        queue.remove(job)
+        runner.prepare_execution(job)
+        runner.prepare_job_execution(job)
+    assert {j.get_status() for j in (mine, last_try, theirs)} == {JobStatus.STARTED}
+
+    assert requeue_abandoned(queue, me.name) == 2
+    assert mine.get_status() == JobStatus.QUEUED and mine.id in queue.job_ids
+    mine.refresh()
+    assert mine.retries_left == 1                                    # a retry spent, as for any failure
+    assert last_try.get_status() == JobStatus.FAILED
+    assert theirs.get_status() == JobStatus.STARTED and theirs.id not in queue.job_ids
+    assert queue.started_job_registry.get_job_ids() == [theirs.id]
+    assert requeue_abandoned(queue, me.name) == 0                       # once
+
+
+def test_a_retried_job_takes_back_the_mailbox_lock_it_left(setup):
+    fake, outbox, worker, storage = setup
+    assert storage.lock_mailbox(USER, "job-1", 60)
+    assert not storage.lock_mailbox(USER, "job-2", 60)       # another job waits
+    assert storage.lock_mailbox(USER, "job-1", 60)           # the same job, retried, goes on
+    storage.unlock_mailbox(USER, "job-2")                    # not its lock: nothing happens
+    assert not storage.lock_mailbox(USER, "job-2", 60)
+    storage.unlock_mailbox(USER, "job-1")
+    assert storage.lock_mailbox(USER, "job-2", 60)
+    storage.unlock_mailbox(USER, "job-2")

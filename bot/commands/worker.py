@@ -43,8 +43,45 @@ def run(args) -> int:
                 # Redis restarted or failed over: the jobs are in Redis, so wait for it and go on.
                 log.warning("lost Redis (%s); reconnecting in 1 s", type(exc).__name__)
                 time.sleep(1)
+                lost = worker.name
+                _retry_when_back(lambda: requeue_abandoned(worker.queues[0], lost), log)
     finally:
         refresher.stop()
+
+
+def requeue_abandoned(queue, worker_name: str) -> int:
+    """Give back to the queue the jobs a worker of this process was running when it lost Redis.
+
+    Their results could not be written, so RQ still has them as started; left alone, RQ would
+    call them abandoned only when their heartbeat expires (minutes), and a user's notice would
+    wait that long. Marked expired now, RQ's own cleanup retries each one (or fails it when it
+    has no retries left). Returns how many it gave back."""
+    from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE
+
+    connection, registry = queue.connection, queue.started_job_registry
+    running = connection.smembers(WORKER_EXECUTIONS_KEY_TEMPLATE.format(worker_name))
+    if not running:
+        return 0
+    connection.zadd(registry.key, {key: 1 for key in running}, xx=True)  # expired long ago
+    registry.cleanup(timestamp=1)                                          # only those
+    connection.delete(WORKER_EXECUTIONS_KEY_TEMPLATE.format(worker_name))
+    return len(running)
+
+
+def _retry_when_back(step, log, tries: int = 30) -> None:
+    """Run `step` once Redis answers again (one try a second, at most `tries`)."""
+    import time
+
+    import redis
+
+    for _ in range(tries):
+        try:
+            if count := step():
+                log.warning("requeued %d job(s) that were running when Redis was lost", count)
+            return
+        except (redis.ConnectionError, redis.TimeoutError):
+            time.sleep(1)
+    log.error("Redis did not come back within %d s: jobs that were running wait for RQ's own cleanup", tries)
 
 
 def register(subparsers) -> None:
