@@ -36,7 +36,7 @@ _PRESSURE_CAP = 0.4
 _DEMAND_CAP = 1.2
 
 # Verbs of handing something over to someone else (not of using it yourself).
-_GIVE = r"(?:提供|告诉|发给|发送给|发过去|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|give|send|tell|share|provide)"
+_GIVE = r"(?:提供|告诉|发给|发送给|发过去|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|give|send|tell|share|provide)"
 _SECRET_CODE = r"(?:验证码|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b)"
 _PASSWORD = r"(?:(?:支付|登录|交易|银行卡|取款|账户|账号)?密码|password|\bpin\b)"
 _SEED = r"(?:助记词|私钥|密钥|keystore|恢复短语|钱包备份|(?:12|24|十二|二十四)个(?:单词|英文单词|词))"
@@ -56,6 +56,10 @@ class Signal:
 def _s(name: str, group: str, weight: float, pattern: str, tip: str = "") -> Signal:
     return Signal(name, group, weight, re.compile(pattern, re.I), tip)
 
+
+#: The signal of a user who says they already typed or gave a secret: with a contact that is not
+#: ours in the same message, they are a victim (bot.safety), whatever the model reads.
+SECRET_GIVEN = "secret_given"
 
 SIGNALS: tuple[Signal, ...] = (
     # --- actor: who is pushing ---
@@ -113,6 +117,15 @@ SIGNALS: tuple[Signal, ...] = (
        r"(?:链接|网址|网页|网站|二维码).{0,12}(?:登录|填|输入|领取|扫码|点开|点进去)|(?:点|打开|扫).{0,4}(?:链接|网址|二维码)"
        r"|(?:qq|微信|wx|vx).{0,10}(?:链接|网址|二维码)|(?:他|她|对方|他们)(?:的|给的|发的)(?:网站|网址|网页|链接|页面)",
        "不要点陌生人发来的链接，更不要在里面登录或输入任何信息。"),
+    _s("link_secret", "demand", 0.7,
+       rf"(?:https?://|www\.)\S+[^。！？!?]{{0,16}}(?:输入|填写|填入|填|提交|登录){_NEAR}(?:{_PASSWORD}|{_SECRET_CODE}|卡号|银行卡|身份证)"
+       rf"|(?:输入|填写|填入|填|提交){_NEAR}(?:{_PASSWORD}|{_SECRET_CODE}|卡号|银行卡|身份证)[^。！？!?]{{0,16}}(?:https?://|www\.)",
+       "正规通知不会让你打开链接填密码、验证码或卡号，这是钓鱼网站。"),
+    _s("secret_given", "demand", 0.7,
+       rf"(?:输了|输入了|填了|填写了|给了|告诉了|说了|念了|发给了|发了|报了|提交了|登录了|(?:上面|里面|网页|页面|网站|链接)[^,.!?;。！？]{{0,4}}改了)"
+       rf"{_NEAR}(?:{_PASSWORD}|{_SECRET_CODE}|卡号|银行卡|助记词|私钥)"
+       r"|(?:already|just)\s+(?:entered|typed|gave|sent|shared|submitted|changed)[^.!?]{0,24}(?:password|code|pin|card|seed|key)",
+       "已经在陌生页面输过密码或验证码：马上改密码，并拨热线冻结账户。"),
     _s("install_app", "demand", 0.5, r"下载.{0,10}(?:app|软件|应用|客户端)|安装.{0,6}(?:app|软件|应用)|(?:app|软件).{0,6}(?:下载|安装)",
        "不要安装对方发来的App。"),
     _s("move_assets", "demand", 0.8,

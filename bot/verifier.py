@@ -33,6 +33,9 @@ KIND_NAMES = {"agent_id": "工号", "phone": "电话", "domain": "网址", "emai
 
 _BLANK = "\x00"  # replaces consumed spans; control characters never survive normalize_text
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A number read out in characters ("四零零八八八六六八八", 幺 for 1): seven or more in a row.
+_SPOKEN_DIGITS = re.compile("[零〇幺一二三四五六七八九]{7,}")
+_DIGIT_OF = str.maketrans("零〇幺一二三四五六七八九", "001123456789")
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
 # Characters of a domain label: ASCII plus Latin, Greek and Cyrillic letters (homoglyph attacks).
@@ -65,7 +68,7 @@ _WECHAT = re.compile(r"(?<![a-z])(?:微信号?|wechat|weixin|vx|v信|wx|威信|�
 _TELEGRAM = re.compile(r"(?:(?:telegram|tg|电报|纸飞机|飞机)\s*(?:号|账号|id|用户名)?\s*(?:是|为|:|搜索?)?\s*@?"
                        r"|t\.me/|(?<![a-z0-9_.@-])@)([a-z][a-z0-9_]{4,31})(?![a-z0-9_@.-])", re.I)
 # A handle typed bare ("demo_wallet_0fficial 是你们的吗"): letters with an underscore or a digit in it.
-_BARE_HANDLE = re.compile(r"(?<![a-z0-9_.@/-])([a-z](?=[a-z0-9_-]*[_0-9])[a-z0-9_-]{5,29})(?![a-z0-9_@.-])", re.I)
+_BARE_HANDLE = re.compile(r"(?<![a-z0-9_.@/-])([a-z](?=[a-z0-9_-]*[_0-9-])[a-z0-9_-]{5,29})(?![a-z0-9_@.-])", re.I)
 _PHONE_RUN = re.compile(r"(?<![0-9a-z_+])(\+?\(?\d(?:[ \t\u3000()-]{0,2}\d){3,19})(?!\d)", re.I)
 _MONEY_AFTER = re.compile(r"\s*(?:元|块|万|千|百|%|rmb|usdt|人民币|美元|个|笔|次|天|年|月|分钟|秒)", re.I)
 _PHONE_CLASSES = (
@@ -81,10 +84,12 @@ _OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|�
 # Words that make a message with an identifier a question about who is behind it.
 _CUE = re.compile(r"官方|官网|客服|工作人员|人工|真的|真假|真实|是不是|是否|可信|靠谱|正规|骗|假的|假冒|冒充|仿冒|钓鱼"
                   r"|自称|说是|核实|核对|确认|查一下|查查|帮我查|安全吗|能信|可靠|有效|在职|你们|贵司|公司|来电|打来"
-                  r"|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guanfang|shibushi|zhende|kekao|official|legit|real|fake|scam")
-# A question, however worded ("上面的表格能填吗", "can I open it?"), and the identifiers that are links.
-_QUESTION = re.compile(r"吗|嘛|\?|？|能不能|可不可以|行不行|是否|安全不|可以不")
-_LINK_KINDS = ("domain", "email")  # a URL is scanned as its domain
+                  r"|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guan ?fang|shi ?bu ?shi|zhen ?de|ke ?kao|official|legit|real|fake|scam")
+# A question, however worded ("上面的表格能填吗", "关注哪个", "can I open it?"), and the identifiers
+# it is about whatever it asks: links and accounts (a phone number in a question may be the user's
+# business: "给13800138000转账怎么操作"). A URL is scanned as its domain.
+_QUESTION = re.compile(r"吗|嘛|\?|？|能不能|可不可以|行不行|是否|安全不|可以不|哪个|哪一个|which")
+_ASKED_KINDS = ("domain", "email", "wechat_id", "telegram", "qq")
 # What is left of a message that is only identifiers ("4008886688是吗"): it still asks to verify.
 _FILLER = re.compile(r"[\s\x00,.!?;:、。\"'()\[\]<>~-]+|请问|这个|那个|这|那|是|吗|呢|啊|吧|的|号码|电话|手机号?|网址"
                      r"|网站|邮箱|微信号?|查|一下|帮我|看看|呀|么|qq|和|或", re.I)
@@ -109,6 +114,7 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])[:MAX_CHARS]
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)
+    text = _SPOKEN_DIGITS.sub(lambda m: m.group().translate(_DIGIT_OF), text)
     return _IDEOGRAPHIC_DOT.sub(".", text)
 
 
@@ -281,8 +287,8 @@ def verification_request(text: str) -> list[Identifier]:
         return identifiers
     if not _FILLER.sub("", scanner.text):
         return identifiers  # the message is just the identifier(s): the user pasted it to check
-    if _QUESTION.search(scanner.text) and any(i.kind in _LINK_KINDS for i in identifiers):
-        return identifiers  # any question about a message with a link in it is a question about the link
+    if _QUESTION.search(scanner.text) and any(i.kind in _ASKED_KINDS for i in identifiers):
+        return identifiers  # any question about a message with a link or an account in it is about that
     return []
 
 

@@ -118,3 +118,32 @@ def test_prechecks_come_in_order_scam_then_verify():
     assert scam_check(text).route == "scam_alert"
     assert verify_check(text).route == "verify"  # the router stops at the first: the alert wins
     assert verify_check("KF1006是客服吗").route == "verify"
+
+
+@pytest.mark.parametrize("text", [
+    "收到短信说账户被限制，请登录 http://wallet.example.com.verify-cn.top/login 输入支付密码解除限制",
+    "【示例钱包】退款待领取，打开 https://refund.wallet-examp1e.cc/get 填写银行卡号和短信验证码即可到账",
+])
+def test_a_link_that_asks_for_a_secret_is_phishing(scam_check, text):
+    assert "link_secret" in scam.detect(text).signals
+    decision = scam_check(text)
+    assert decision is not None and decision.route == "scam_alert"
+    assert any(v["status"] == "not_official" for v in decision.verdicts)
+
+
+@pytest.mark.parametrize("text", [
+    "support@wallet-examp1e.com 发的链接 http://secure-wallet-examp1e.com/reset 我点了，还在上面改了密码",
+    "I already entered my password on https://wallet-example.com/verify, what now",
+    "给工号KF1006的那个客服说了验证码，钱没了",
+])
+def test_a_secret_already_given_to_a_contact_not_ours_is_a_victim(scam_check, text):
+    decision = scam_check(text)
+    assert decision is not None and decision.route == "scam_alert"
+    first_steps = scam.victim_text(BRAND, ()).split("\n")[:3]   # the victim's steps, not the warning
+    assert decision.reply.split("\n")[:3] == first_steps
+
+
+@pytest.mark.parametrize("text", ["我改了密码还是登不上", "在 wallet.example.com 上改了密码，要重新登录吗",
+                                  "改支付密码的时候输入验证码提示错误"])
+def test_changing_ones_own_password_is_not_a_secret_given_away(scam_check, text):
+    assert scam_check(text) is None

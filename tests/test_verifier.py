@@ -243,3 +243,14 @@ def test_check_and_registry_commands(capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("BOT_CHANNELS_FILE", str(broken))
     assert run_verify_command(["registry"]) == 1
     assert "invalid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, identifier, status", [
+    ("我老伴接了个电话，号码是四零零八八八六六八八，说是钱包的，这个号对不对啊", "4008886688", "official"),
+    ("demo-wallet-official 这个公众号是你们吗", "demo-wallet-official", "not_official"),
+    ("qing wen nimen gongzhonghao shi bu shi demo_wallet_official a", "demo_wallet_official", "official"),
+    ("微信搜到两个号 demo_wallet_official 跟 demo_wal1et_official，关注哪个", "demo_wal1et_official", "not_official"),
+])
+def test_questions_without_cue_words_still_verify(registry, text, identifier, status):
+    assert {"identifier": identifier, "status": status} in [
+        {"identifier": v["identifier"], "status": v["status"]} for v in verdicts(text, registry)]
