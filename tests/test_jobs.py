@@ -171,6 +171,7 @@ def test_jobs_running_when_the_worker_lost_redis_go_back_to_the_queue(setup):
         runner.prepare_execution(job)
         runner.prepare_job_execution(job)
     assert {j.get_status() for j in (mine, last_try, theirs)} == {JobStatus.STARTED}
+    me.register_death()                                                  # as RQ does when work() gives up
 
     assert requeue_abandoned(queue, me.name) == 2
     assert mine.get_status() == JobStatus.QUEUED and mine.id in queue.job_ids
@@ -192,3 +193,35 @@ def test_a_retried_job_takes_back_the_mailbox_lock_it_left(setup):
     storage.unlock_mailbox(USER, "job-1")
     assert storage.lock_mailbox(USER, "job-2", 60)
     storage.unlock_mailbox(USER, "job-2")
+
+
+def test_the_worker_starts_again_when_rq_gives_up_after_a_redis_error(redis_server, monkeypatch):
+    """RQ's work() returns, instead of raising, when Redis fails in the middle of a job: the
+    worker command must not take that for the end and exit (no notice would go out again)."""
+    import argparse
+
+    import rq
+
+    from bot import handoff
+    from bot.commands import worker as worker_command
+
+    class Idle:
+        def __init__(self, *args, **kwargs): pass
+        def start(self): pass
+        def stop(self): pass
+
+    lives, requeued = [], []
+
+    def work(self, **kwargs):
+        lives.append(self.name)
+        if len(lives) == 2:
+            self._stop_requested = True      # the second life is stopped on request (SIGTERM)
+        return False                          # the first ended as RQ ends on a mid-job error
+
+    monkeypatch.setattr(handoff, "AgentRefresher", Idle)
+    monkeypatch.setattr(rq.SimpleWorker, "work", work)
+    monkeypatch.setattr(worker_command, "requeue_abandoned", lambda queue, name: requeued.append(name) or 0)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    assert worker_command.run(argparse.Namespace(burst=False)) == 0
+    assert len(lives) == 2 and requeued == [lives[0]]

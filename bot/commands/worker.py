@@ -36,15 +36,20 @@ def run(args) -> int:
                                   worker_ttl=WORKER_TTL)
             try:
                 worker.work(with_scheduler=True, burst=args.burst, logging_level=settings.BOT_LOG_LEVEL)
-                return 0
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if args.burst:
                     raise
-                # Redis restarted or failed over: the jobs are in Redis, so wait for it and go on.
-                log.warning("lost Redis (%s); reconnecting in 1 s", type(exc).__name__)
-                time.sleep(1)
-                lost = worker.name
-                _retry_when_back(lambda: requeue_abandoned(worker.queues[0], lost), log)
+                why = f"lost Redis ({type(exc).__name__})"
+            else:
+                if args.burst or worker._stop_requested:
+                    return 0
+                # RQ ends work() instead of raising when Redis fails in the middle of a job.
+                why = "the queue worker stopped on an error"
+            # Redis restarted or failed over: the jobs are in Redis, so wait for it and go on.
+            log.warning("%s; starting again in 1 s", why)
+            time.sleep(1)
+            lost = worker.name
+            _retry_when_back(lambda: requeue_abandoned(worker.queues[0], lost), log)
     finally:
         refresher.stop()
 
@@ -56,15 +61,19 @@ def requeue_abandoned(queue, worker_name: str) -> int:
     call them abandoned only when their heartbeat expires (minutes), and a user's notice would
     wait that long. Marked expired now, RQ's own cleanup retries each one (or fails it when it
     has no retries left). Returns how many it gave back."""
-    from rq.executions import WORKER_EXECUTIONS_KEY_TEMPLATE
+    from rq.executions import Execution
 
     connection, registry = queue.connection, queue.started_job_registry
-    running = connection.smembers(WORKER_EXECUTIONS_KEY_TEMPLATE.format(worker_name))
+    # The worker's own index of its executions is gone once RQ has registered its death; each
+    # execution still names its worker.
+    started = connection.zrange(registry.key, 0, -1)
+    running = [key for key in started
+               if connection.hget(Execution.from_composite_key(key.decode(), connection).key, "worker_name")
+               == worker_name.encode()]
     if not running:
         return 0
     connection.zadd(registry.key, {key: 1 for key in running}, xx=True)  # expired long ago
     registry.cleanup(timestamp=1)                                          # only those
-    connection.delete(WORKER_EXECUTIONS_KEY_TEMPLATE.format(worker_name))
     return len(running)
 
 
