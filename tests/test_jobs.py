@@ -200,6 +200,8 @@ def test_the_worker_starts_again_when_rq_gives_up_after_a_redis_error(redis_serv
     worker command must not take that for the end and exit (no notice would go out again)."""
     import argparse
 
+    from datetime import datetime, timezone
+
     import rq
 
     from bot import handoff
@@ -214,8 +216,9 @@ def test_the_worker_starts_again_when_rq_gives_up_after_a_redis_error(redis_serv
 
     def work(self, **kwargs):
         lives.append(self.name)
-        if len(lives) == 2:
-            self._stop_requested = True      # the second life is stopped on request (SIGTERM)
+        if len(lives) == 2:                   # the second life is stopped on request (SIGTERM): RQ's
+            self._shutdown_requested_date = datetime.now(timezone.utc)   # handler notes when, and
+            return False                      # work() ends by StopRequested when idle, the flag unset
         return False                          # the first ended as RQ ends on a mid-job error
 
     monkeypatch.setattr(handoff, "AgentRefresher", Idle)

@@ -41,7 +41,7 @@ def run(args) -> int:
                     raise
                 why = f"lost Redis ({type(exc).__name__})"
             else:
-                if args.burst or worker._stop_requested:
+                if args.burst or worker._shutdown_requested_date is not None:  # set by RQ on SIGTERM/SIGINT
                     return 0
                 # RQ ends work() instead of raising when Redis fails in the middle of a job.
                 why = "the queue worker stopped on an error"
