@@ -72,8 +72,11 @@ class SafetyChecks:
             # plain check of that contact (the contact_check intent) and reads a victim or is all but sure.
             overrides = likelihood > reading.prob(CHECK_LABEL) and (victim or likelihood >= self.certain)
             fires = named_and_demanded or (likelihood >= self.threshold and (overrides or not asks_to_verify))
+        given = scam.SECRET_GIVEN in result.signals
+        if not fires and not given:
+            return None              # the common case: no contact judged for nothing
         verdicts = [verifier.judge(i, registry) for i in identifiers]
-        if scam.SECRET_GIVEN in result.signals and any(v.status != "official" for v in verdicts):
+        if given and any(v.status != "official" for v in verdicts):
             fires = victim = True   # a secret already typed into a page or given to a contact not ours
         if not fires:
             return None

@@ -102,13 +102,10 @@ class Storage:
     def __init__(self, client: redis.Redis, prefix: str = "wxbot"):
         self.redis = client
         self.prefix = prefix
-        self._admit = client.register_script(self._ADMIT)
-        self._finish = client.register_script(self._FINISH)
-        self._spend = client.register_script(self._SPEND)
-        self._mailbox_add = client.register_script(self._MAILBOX_ADD)
-        self._lock = client.register_script(self._LOCK)
-        self._unlock = client.register_script(self._UNLOCK)
-        self._scripts = {s.sha: s for s in (self._admit, self._finish, self._spend, self._mailbox_add, self._lock, self._unlock)}
+        scripts = [client.register_script(source) for source in
+                   (self._ADMIT, self._FINISH, self._SPEND, self._MAILBOX_ADD, self._LOCK, self._UNLOCK)]
+        self._admit, self._finish, self._spend, self._mailbox_add, self._lock, self._unlock = scripts
+        self._scripts = {s.sha: s for s in scripts}
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))

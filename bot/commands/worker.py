@@ -48,8 +48,7 @@ def run(args) -> int:
             # Redis restarted or failed over: the jobs are in Redis, so wait for it and go on.
             log.warning("%s; starting again in 1 s", why)
             time.sleep(1)
-            lost = worker.name
-            _retry_when_back(lambda: requeue_abandoned(worker.queues[0], lost), log)
+            _retry_when_back(lambda: requeue_abandoned(worker.queues[0], worker.name), log)
     finally:
         refresher.stop()
 
@@ -67,9 +66,11 @@ def requeue_abandoned(queue, worker_name: str) -> int:
     # The worker's own index of its executions is gone once RQ has registered its death; each
     # execution still names its worker.
     started = connection.zrange(registry.key, 0, -1)
-    running = [key for key in started
-               if connection.hget(Execution.from_composite_key(key.decode(), connection).key, "worker_name")
-               == worker_name.encode()]
+    with connection.pipeline(transaction=False) as pipe:   # one round trip, however many are running
+        for key in started:
+            pipe.hget(Execution.from_composite_key(key.decode(), connection).key, "worker_name")
+        owners = pipe.execute()
+    running = [key for key, owner in zip(started, owners) if owner == worker_name.encode()]
     if not running:
         return 0
     connection.zadd(registry.key, {key: 1 for key in running}, xx=True)  # expired long ago
