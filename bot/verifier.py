@@ -20,6 +20,7 @@ from functools import lru_cache
 from rapidfuzz.distance import OSA
 
 from bot.channels import Channel, Registry, agent_number, phone_key
+from bot.normalize import to_simplified
 
 #: Only the start of a message is read: enough for any real question, bounded time for any input.
 MAX_CHARS = 2000
@@ -59,10 +60,18 @@ _AGENT = (
     re.compile(r"(?<![a-z0-9_-])kf[\s_#:.-]{0,3}(\d{3,6})(?!\d)", re.I),
     re.compile(r"客服(?:人员)?\s*(\d{3,6})\s*号(?!码)"),
     re.compile(r"(?<!\d)(\d{3,6})\s*号客服"),
+    # A letter that looks like a digit (KF1O02, KFl003): judged as an imitation of the agent it resembles.
+    re.compile(r"(?<![a-z0-9_-])kf[\s_#:.-]{0,3}((?=[0-9]*[oil])(?=[0-9oil]*[0-9])[0-9oil]{3,6})(?![a-z0-9])", re.I),
 )
+#: Letters written for the digits they look like, in an agent number.
+_DIGIT_LOOKALIKES = str.maketrans("oOiIlL", "001111")
 # More agent numbers listed after one ("工号1003、1004和KF1005").
 _AGENT_MORE = re.compile(r"\s*(?:、|,|/|和|及|与|跟|或)\s*(?:kf)?[\s_#:-]{0,3}(\d{3,6})(?!\d)", re.I)
 _QQ = re.compile(r"(?<![a-z])(?:qq|扣扣|企鹅号)\s*(?:号码|号|群号?)?\s*(?:是|为|:)?\s*([1-9]\d{4,11})(?!\d)", re.I)
+_QQ_MENTION = re.compile(r"(?<![a-z])qq(?![a-z])|扣扣|企鹅号", re.I)
+#: In a message about QQ, a bare 5-11 digit number that no phone class claims is the QQ number.
+_QQ_APART = re.compile(r"(?<![0-9a-z_+.@-])((?!1[3-9]\d{9}(?!\d))(?![48]00\d{7}(?!\d))(?!0\d)[1-9]\d{4,10})(?![0-9a-z_@.-])"
+                       r"(?!\s*(?:元|块|万|千|百|%|rmb|usdt|人民币|个|笔|次|天|年|月|分钟|秒))", re.I)
 _WECHAT = re.compile(r"(?<![a-z])(?:微信号?|wechat|weixin|vx|v信|wx|威信|薇信|公众号)\s*(?:号码|号|id)?\s*"
                      r"(?:的|是|为|:|搜索?)?\s*([a-z][a-z0-9_-]{5,29}|1[3-9]\d{9})(?![a-z0-9_-])", re.I)
 _TELEGRAM = re.compile(r"(?:(?:telegram|tg|电报|纸飞机|飞机)\s*(?:号|账号|id|用户名)?\s*(?:是|为|:|搜索?)?\s*@?"
@@ -75,8 +84,10 @@ _PHONE_CLASSES = (
     re.compile(r"1[3-9]\d{9}"),          # mobile
     re.compile(r"[48]00\d{7}"),           # 400 / 800 service numbers
     re.compile(r"0[1-9]\d{8,10}"),        # landline with area code
-    re.compile(r"9[56]\d{3}|95\d{6}"),    # 95xxx / 96xxx short numbers
+    re.compile(r"9[56]\d{3,4}|95\d{6}"),  # 95xxx(x) / 96xxx(x) short numbers
 )
+#: A number right after these words is a code or an amount the user was sent, not a phone number.
+_CODE_BEFORE = re.compile(r"(?:验证码|校验码|动态码|短信码|密码|code|otp|pin|订单号?|单号|卡号|尾号|编号|金额)\s*(?:是|为|:)?\s*$", re.I)
 
 # The identifier belongs to the user ("我的手机号…"), not to whoever contacted them.
 _OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|接到|被|接了|看到)[^,.!?;，。！？他她对]{0,6}"
@@ -84,11 +95,11 @@ _OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|�
 # Words that make a message with an identifier a question about who is behind it.
 _CUE = re.compile(r"官方|官网|客服|工作人员|人工|真的|真假|真实|是不是|是否|可信|靠谱|正规|骗|假的|假冒|冒充|仿冒|钓鱼"
                   r"|自称|说是|核实|核对|确认|查一下|查查|帮我查|安全吗|能信|可靠|有效|在职|你们|贵司|公司|来电|打来"
-                  r"|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guan ?fang|shi ?bu ?shi|zhen ?de|ke ?kao|official|legit|real|fake|scam")
+                  r"|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guan ?fang|shi ?bu ?shi|zhen ?de|ke ?kao|ni ?men|ke ?fu|zhen ?jia|pian ?zi|official|legit|real|fake|scam")
 # A question, however worded ("上面的表格能填吗", "关注哪个", "can I open it?"), and the identifiers
 # it is about whatever it asks: links and accounts (a phone number in a question may be the user's
 # business: "给13800138000转账怎么操作"). A URL is scanned as its domain.
-_QUESTION = re.compile(r"吗|嘛|\?|？|能不能|可不可以|行不行|是否|安全不|可以不|哪个|哪一个|which")
+_QUESTION = re.compile(r"吗|嘛|\?|？|能不能|可不可以|行不行|是否|安全不|可以不|哪个|哪一个|which|(?<![a-z])ma$", re.I)
 _ASKED_KINDS = ("domain", "email", "wechat_id", "telegram", "qq")
 # What is left of a message that is only identifiers ("4008886688是吗"): it still asks to verify.
 _FILLER = re.compile(r"[\s\x00,.!?;:、。\"'()\[\]<>~-]+|请问|这个|那个|这|那|是|吗|呢|啊|吧|的|号码|电话|手机号?|网址"
@@ -215,15 +226,17 @@ class _Scanner:
             self.add("email", address, m.start(), _decode_punycode(address))
             self.blank(m.start(), m.end())
 
-    def pattern(self, kind: str, regex: re.Pattern, canonical) -> None:
+    def pattern(self, kind: str, regex: re.Pattern, canonical, skip_after: re.Pattern | None = None) -> None:
         for m in list(regex.finditer(self.text)):
+            if skip_after and skip_after.search(self.text[max(0, m.start() - 8):m.start()]):
+                continue
             self.add(kind, canonical(m.group(1)), m.start(1))
             self.blank(m.start(), m.end())
 
     def agents(self) -> None:
         for regex in _AGENT:
             for m in list(regex.finditer(self.text)):
-                self.add("agent_id", "KF" + m.group(1), m.start(1))
+                self.add("agent_id", "KF" + m.group(1).upper(), m.start(1))
                 self.blank(m.start(), m.end())
                 more = _AGENT_MORE.match(self.text, m.end())
                 while more:
@@ -233,7 +246,7 @@ class _Scanner:
 
     def phones(self) -> None:
         for m in list(_PHONE_RUN.finditer(self.text)):
-            if _MONEY_AFTER.match(self.text, m.end()):
+            if _MONEY_AFTER.match(self.text, m.end()) or _CODE_BEFORE.search(self.text[max(0, m.start() - 8):m.start()]):
                 continue
             for number in _phones_in_run(m.group(1)):
                 self.add("phone", number, m.start())
@@ -255,6 +268,8 @@ def _scan(text: str) -> _Scanner:
     scanner.emails()
     scanner.agents()
     scanner.pattern("qq", _QQ, str)
+    if _QQ_MENTION.search(scanner.text):
+        scanner.pattern("qq", _QQ_APART, str, skip_after=_CODE_BEFORE)
     scanner.pattern("telegram", _TELEGRAM, str.lower)
     scanner.pattern("wechat_id", _WECHAT, str.lower)
     scanner.phones()
@@ -283,11 +298,12 @@ def verification_request(text: str) -> list[Identifier]:
     identifiers = _unique([i for i in scanner.found if not i.own])
     if not identifiers:
         return []
-    if any(i.kind in ("agent_id", "telegram") for i in identifiers) or _CUE.search(scanner.text):
+    asked = to_simplified(scanner.text)   # 這個信箱是你們的嗎 asks what 这个信箱是你们的吗 asks
+    if any(i.kind in ("agent_id", "telegram") for i in identifiers) or _CUE.search(asked):
         return identifiers
     if not _FILLER.sub("", scanner.text):
         return identifiers  # the message is just the identifier(s): the user pasted it to check
-    if _QUESTION.search(scanner.text) and any(i.kind in _ASKED_KINDS for i in identifiers):
+    if _QUESTION.search(asked) and any(i.kind in _ASKED_KINDS for i in identifiers):
         return identifiers  # any question about a message with a link or an account in it is about that
     return []
 
@@ -325,12 +341,14 @@ def imitates(probe: str, official: str, kind: str) -> bool:
 
 
 def _nearest_by_digits(digits: str, officials: list[str]) -> str | None:
-    """The official number one edit (change, insert, drop, swap) away, if any."""
+    """The official number one edit (change, insert, drop, swap) away, or with the same digits
+    shuffled after the same first three (400-868-8866 for 400-888-6688), if any."""
     best = None
     for official in officials:
         if abs(len(official) - len(digits)) > 1 or len(official) < 4:
             continue
-        if OSA.distance(digits, official, score_cutoff=1) <= 1:
+        shuffled = len(digits) >= 7 and digits[:3] == official[:3] and sorted(digits) == sorted(official)
+        if shuffled or OSA.distance(digits, official, score_cutoff=1) <= 1:
             gap = abs(int(official) - int(digits)) if official.isdigit() and digits.isdigit() else 0
             if best is None or gap < best[0]:
                 best = (gap, official)
@@ -339,6 +357,11 @@ def _nearest_by_digits(digits: str, officials: list[str]) -> str | None:
 
 def _judge_agent(ident: Identifier, registry: Registry) -> Verdict:
     digits = ident.value[2:]
+    if not digits.isdigit():      # KF1O02: a letter where a digit should be is an imitation
+        active = {a.id[2:]: a.id for a in registry.active_agents()}
+        folded = digits.translate(_DIGIT_LOOKALIKES)
+        near = folded if folded in active else _nearest_by_digits(folded, list(active))
+        return Verdict(ident.value, "agent_id", "not_official", active[near] if near else None)
     agent = registry.agents.get(agent_number(digits))
     if agent is not None and agent.status == "active":
         return Verdict(agent.id, "agent_id", "official", label="在职客服工号")

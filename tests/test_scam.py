@@ -53,6 +53,7 @@ def test_labelled_precision_and_recall_floors():
     ("有个客服说我的账户异常，马上就要被冻结了", "account_threat"),
     ("客服在QQ上发了个链接让我登录领取补偿", "link"),
     ("警察打电话说我涉嫌洗钱，让我不要告诉任何人", "isolation"),
+    ("对方打电话说我不交解冻金明天就注销，让我先转钱过去", "threat_if_not"),
 ])
 def test_each_named_scam_pattern_fires_and_is_explained(text, signal):
     result = scam.detect(text)

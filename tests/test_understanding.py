@@ -148,6 +148,32 @@ def test_the_store_trains_once_per_corpus_version(tmp_path, monkeypatch):
     assert len(trained) == 2
 
 
+def test_a_retrain_featurises_only_the_examples_that_changed_and_trains_the_same_model(tmp_path, monkeypatch):
+    featurised = []
+    real_hashed = training.hashed
+    monkeypatch.setattr(training, "hashed", lambda text: featurised.append(text) or real_hashed(text))
+    embedder = HashEmbedder()
+    cold = fit(EXAMPLES, embedder, rows=training.RowCache(tmp_path, "k"))
+    assert set(featurised) >= {e.text for e in EXAMPLES}
+    featurised.clear()
+    edited = EXAMPLES[1:] + [Example("提现好慢", "withdraw")]
+    warm = fit(edited, embedder, rows=training.RowCache(tmp_path, "k"))   # read back from the file
+    assert featurised and all(text == "提现好慢" or text not in {e.text for e in EXAMPLES} for text in featurised)
+    fresh = fit(edited, embedder)                                            # nothing cached at all
+    assert np.array_equal(warm.fast_columns, fresh.fast_columns)
+    assert np.allclose(warm.fast_weights, fresh.fast_weights) and np.allclose(warm.fast_bias, fresh.fast_bias)
+    assert not np.array_equal(cold.fast_columns, warm.fast_columns) or not np.allclose(cold.fast_bias, warm.fast_bias)
+    assert [p.name for p in tmp_path.iterdir()] == ["rows-k.npz"]
+    training.RowCache(tmp_path, "other").rows(EXAMPLES[:1], None)
+    assert [p.name for p in tmp_path.iterdir()] == ["rows-other.npz"]   # one file: older keys deleted
+
+
+def test_an_examples_variants_depend_on_nothing_but_the_example():
+    alone, _ = training.augmented([Example("提现失败怎么办", "withdraw")])
+    among, _ = training.augmented(EXAMPLES + [Example("提现失败怎么办", "withdraw")])
+    assert among[-len(alone):] == alone
+
+
 def test_the_fingerprint_covers_the_training_settings():
     assert store_module.SETTINGS == training.SETTINGS
 

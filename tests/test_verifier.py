@@ -82,10 +82,28 @@ def test_labelled_accuracy_floors(registry):
     ("微信号 demo_wallet_official 是官方吗", "demo_wallet_official", "wechat_id", "official", None),
     ("微信号 demo_wallet_officia1 是官方吗", "demo_wallet_officia1", "wechat_id", "not_official", "demo_wallet_official"),
     ("QQ 12345678 说是客服", "12345678", "qq", "not_official", None),
+    ("KF1O02 是你们的工号吗", "KF1O02", "agent_id", "not_official", "KF1002"),       # a letter O for the 0
+    ("kfl005是真的吗", "KFL005", "agent_id", "not_official", "KF1005"),
+    ("4008886868是不是官方", "4008886868", "phone", "not_official", "4008886688"),
+    ("4006888868是不是官方", "4006888868", "phone", "not_official", "4008886688"),  # the same digits shuffled
+    ("950888说是你们客服？", "950888", "phone", "not_official", None),              # a 6-digit 95 number
+    ("zhe ge dianhua 400 888 6689 shi ni men de ma", "4008886689", "phone", "not_official", "4008886688"),
+    ("收到 support@wallet-example.com 的郵件，這個信箱是你們的嗎", "support@wallet-example.com", "email",
+     "not_official", "support@wallet.example.com"),                                 # cues in traditional characters
+    ("QQ突然弹出好友申请 3345678901 备注是示例钱包客服", "3345678901", "qq", "not_official", None),
 ])
 def test_canonical_verdicts(registry, text, identifier, kind, status, lookalike_of):
     assert verdicts(text, registry) == [
         {"identifier": identifier, "kind": kind, "status": status, "lookalike_of": lookalike_of}]
+
+
+@pytest.mark.parametrize("text", [
+    "验证码958321是你们发的吗",                      # a code, not a 95 number
+    "QQ上有人说给我退款 订单号 2024061512 是你们客服吗",  # an order number beside QQ, not the QQ number
+    "我的QQ是 88888888 要怎么绑定",                   # the user's own
+])
+def test_numbers_that_are_not_contacts(registry, text):
+    assert verdicts(text, registry) == []
 
 
 @pytest.mark.parametrize("written", [

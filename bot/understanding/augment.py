@@ -5,13 +5,15 @@ noisy renderings people actually send, so nobody hand-writes them:
 
 * homophone swaps: a character replaced by another with the same toneless pinyin
   (体现 for 提现, 仁工 for 人工), drawn from the 3,755 most common characters (GB2312
-  level 1, what a pinyin input method offers first) and the corpus's own (`HomophoneTable`);
+  level 1, what a pinyin input method offers first: `HomophoneTable`);
 * traditional characters (OpenCC s2t);
 * pinyin renderings: with spaces, run together, with tone marks, initials of a few words;
 * the staff's synonyms (faq_data/synonyms.json): 提现 ↔ 取钱 ↔ withdraw;
 * punctuation, emoji and filler noise (急！！！, 😭, 在吗, 请问).
 
-Deterministic for a given seed, so a corpus always trains to the same model.
+Deterministic for a given seed, so a corpus always trains to the same model; and
+an example's variants depend on nothing but the example (`example_rng`), so a
+retrain after an edit re-makes only the variants of the examples that changed.
 """
 from __future__ import annotations
 
@@ -51,12 +53,17 @@ def _sound(char: str) -> str:
     return lazy_pinyin(char)[0]
 
 
-class HomophoneTable:
-    """Characters grouped by toneless pinyin: the common characters and the corpus's own."""
+def example_rng(text: str, seed: int = 0) -> random.Random:
+    """The random draws of one example's variants: seeded by the example itself (and `seed`)."""
+    return random.Random(f"{seed}\x00{text}")
 
-    def __init__(self, texts):
+
+class HomophoneTable:
+    """Characters grouped by toneless pinyin: the common characters, and any `extra` ones given."""
+
+    def __init__(self, extra=()):
         by_sound: dict[str, set[str]] = defaultdict(set)
-        for char in set(common_characters()).union(*map(set, texts)):
+        for char in set(common_characters()).union(*map(set, extra)):
             if _is_hanzi(char):
                 by_sound[_sound(char)].add(char)
         self._by_sound = {k: sorted(v) for k, v in by_sound.items() if len(v) > 1}

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from bot.channels import phone_key
+
 
 def read_rows(path: str | Path) -> list[dict]:
     """The rows of a JSON-lines file (blank lines skipped)."""
@@ -175,12 +177,12 @@ class SafetyReport:
 
 def _verdict_right(want: dict, got: list[dict]) -> tuple[bool, bool]:
     """(status right, lookalike named) for one expected verdict among the decision's verdicts."""
-    def key(identifier: str) -> str:   # a handle is the same with or without its "@"
-        return identifier.lower().lstrip("@")
+    def key(identifier: str) -> str:   # a handle is the same with or without its "@", a number with its dashes
+        return phone_key(identifier) if want["kind"] == "phone" else identifier.lower().lstrip("@")
 
     same = [v for v in got if key(v["identifier"]) == key(want["identifier"])]
     status = any(v["status"] == want["status"] for v in same)
-    named = any(v.get("lookalike_of") == want["lookalike_of"] for v in same)
+    named = any(key(v.get("lookalike_of") or "") == key(want["lookalike_of"] or "") for v in same)
     return status, named
 
 

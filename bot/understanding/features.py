@@ -78,12 +78,20 @@ class Featurizer:
 
     def fit_transform(self, texts):
         """Fit the idf on `texts` and return their training matrix (each text featurised once)."""
-        rows = [hashed(text) for text in texts]
+        return self.fit_rows([hashed(text) for text in texts])
+
+    def fit_rows(self, rows: list[tuple[np.ndarray, np.ndarray]]):
+        """`fit_transform` of texts already `hashed` (training keeps their rows between runs)."""
         df = np.zeros(N_FEATURES, dtype=np.float32)
         for columns, _ in rows:
             df[columns] += 1
         self.idf = (np.log((1 + len(rows)) / (1 + df)) + 1.0).astype(np.float32)
-        return _matrix([self._weigh(columns, tf) for columns, tf in rows])
+        x = _matrix(rows)   # tf, weighed and normalised below as `_weigh` does one row
+        x.data *= self.idf[x.indices]
+        row_of = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+        norms = np.sqrt(np.bincount(row_of, weights=x.data.astype(np.float64) ** 2, minlength=x.shape[0]))
+        x.data /= np.where(norms > 0, norms, 1.0)[row_of].astype(np.float32)
+        return x
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(columns, weights) of one message, L2-normalised."""

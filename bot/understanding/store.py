@@ -31,7 +31,7 @@ from bot.understanding.model import IntentModel, Params
 log = logging.getLogger(__name__)
 
 #: Bump when features, augmentation or training change: stored models of older versions are not reused.
-VERSION = "5"
+VERSION = "6"
 #: The training settings a fingerprint covers (kept equal to bot.understanding.training's by a test).
 SETTINGS = "1e-05|8.0|2|3"
 #: Stored models kept besides the one in use, the most recently used first (older ones are deleted).
@@ -83,10 +83,11 @@ class ModelStore:
             fcntl.flock(lock, fcntl.LOCK_EX)   # one trainer; the others then load what it saved
             if not (target / "meta.json").exists():
                 started = time.perf_counter()
-                from bot.understanding.training import fit
+                from bot.understanding.training import RowCache, fit
 
+                rows = RowCache(self.directory, fingerprint((), "rows", synonyms))
                 model = fit(examples, self.embedder, EmbeddingCache(self.embedder, self.directory), self.params,
-                            labels, synonyms)
+                            labels, synonyms, rows)
                 tmp = self.directory / f".{key}.tmp"
                 shutil.rmtree(tmp, ignore_errors=True)
                 model.save(tmp)

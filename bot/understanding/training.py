@@ -7,16 +7,18 @@ corpus needs training and keeps the result.
 from __future__ import annotations
 
 import logging
-import random
+import os
+from functools import lru_cache
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from threadpoolctl import threadpool_limits
 
-from bot.understanding.augment import HomophoneTable, SynonymTable, variants
+from bot.understanding.augment import HomophoneTable, SynonymTable, example_rng, variants
 from bot.understanding.embedder import EmbeddingCache
-from bot.understanding.features import Featurizer
+from bot.understanding.features import Featurizer, hashed
 from bot.understanding.model import IntentModel, Params
 from bot.understanding.store import Example
 from bot.understanding.text import embed_text
@@ -37,17 +39,85 @@ SETTINGS = f"{FAST_ALPHA}|{EMBED_C}|{MIN_DF}|{VARIANTS_PER_EXAMPLE}"
 
 
 def augmented(examples: Sequence[Example], synonyms: dict | None = None, seed: int = 0) -> tuple[list[str], list[str]]:
-    rng = random.Random(seed)
-    table = HomophoneTable(e.text for e in examples)
-    words = SynonymTable(synonyms)
+    """Every example followed by its noisy variants, with their labels."""
+    make = _variant_maker(synonyms, seed)
     texts, labels = [], []
     for example in examples:
-        texts.append(example.text)
-        labels.append(example.label)
-        for variant in variants(example.text, rng, table, VARIANTS_PER_EXAMPLE, words):
-            texts.append(variant)
-            labels.append(example.label)
+        rendered = [example.text, *make(example.text)]
+        texts += rendered
+        labels += [example.label] * len(rendered)
     return texts, labels
+
+
+def _variant_maker(synonyms: dict | None, seed: int):
+    table, words = _homophones(), SynonymTable(synonyms)
+    return lambda text: variants(text, example_rng(text, seed), table, VARIANTS_PER_EXAMPLE, words)
+
+
+@lru_cache(maxsize=1)
+def _homophones() -> HomophoneTable:
+    return HomophoneTable()
+
+
+Row = tuple[np.ndarray, np.ndarray]
+
+
+class RowCache:
+    """The hashed feature rows of each example and its variants, kept under var/ between trainings.
+
+    Featurising is most of a training's time (pinyin, OpenCC and the safety rules for ~30,000
+    texts), and an example's rows depend only on the example, the synonyms and the feature code
+    (the `key`, from `store.fingerprint`): a retrain after an edit featurises only the new examples.
+    One file, rows-<key>.npz; files of other keys are deleted when it is written.
+    """
+
+    def __init__(self, directory: str | Path | None, key: str):
+        self.directory = Path(directory) if directory else None
+        self.path = self.directory / f"rows-{key}.npz" if self.directory else None
+        self._rows: dict[str, list[Row]] = {}
+        if self.path and self.path.exists():
+            try:
+                self._rows = _read_rows(self.path)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("feature rows %s unreadable, featurising afresh: %s", self.path, exc)
+
+    def rows(self, examples: Sequence[Example], synonyms: dict | None) -> list[list[Row]]:
+        """Per example, the rows of the example and of its variants (the example's first)."""
+        make = _variant_maker(synonyms, seed=0)
+        missing = False
+        out = []
+        for example in examples:
+            if example.text not in self._rows:
+                self._rows[example.text] = [hashed(t) for t in (example.text, *make(example.text))]
+                missing = True
+            out.append(self._rows[example.text])
+        if missing and self.path:
+            self._save({e.text for e in examples})
+        return out
+
+    def _save(self, keep: set[str]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        texts = [t for t in self._rows if t in keep]
+        rows = [row for t in texts for row in self._rows[t]]
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, texts=np.array(texts), counts=np.array([len(self._rows[t]) for t in texts], np.int32),
+                 lengths=np.array([len(c) for c, _ in rows], np.int32),
+                 columns=np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int32),
+                 tf=np.concatenate([f for _, f in rows]) if rows else np.zeros(0, np.float32))
+        os.replace(tmp, self.path)
+        for other in self.directory.glob("rows-*.npz"):
+            if other != self.path:
+                other.unlink(missing_ok=True)
+
+
+def _read_rows(path: Path) -> dict[str, list[Row]]:
+    with np.load(path) as data:
+        texts, counts, lengths = data["texts"].tolist(), data["counts"], data["lengths"]
+        columns, tf = data["columns"], data["tf"]
+    ends = np.cumsum(lengths)
+    flat = list(zip(np.split(columns, ends[:-1]), np.split(tf, ends[:-1]))) if len(lengths) else []
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    return {text: flat[starts[i]:starts[i + 1]] for i, text in enumerate(texts)}
 
 
 def _logistic(x, y: np.ndarray, n_labels: int, clf) -> tuple[np.ndarray, np.ndarray]:
@@ -70,14 +140,16 @@ def _logistic(x, y: np.ndarray, n_labels: int, clf) -> tuple[np.ndarray, np.ndar
     return coef, bias
 
 
-def _fit_fast(texts: list[str], y: np.ndarray,
+def _fit_fast(rows: list[Row], y: np.ndarray,
               n_labels: int) -> tuple[Featurizer, np.ndarray, np.ndarray, np.ndarray]:
     """(featurizer, learnt columns, their weights columns × labels, bias) of the fast classifier."""
     featurizer = Featurizer()
-    x = featurizer.fit_transform(texts)
+    x = featurizer.fit_rows(rows)
     df = np.bincount(x.indices, minlength=x.shape[1])
     used = np.flatnonzero(df >= MIN_DF).astype(np.int32)   # the hashed columns that occur: ~3x fewer weights
-    clf = SGDClassifier(loss="log_loss", alpha=FAST_ALPHA, max_iter=30, tol=1e-3, random_state=0)
+    # One-vs-rest: the intents' binary fits run on every core (threads; the SGD loop releases the GIL).
+    clf = SGDClassifier(loss="log_loss", alpha=FAST_ALPHA, max_iter=30, tol=1e-3, random_state=0,
+                        n_jobs=os.cpu_count())
     coef, bias = _logistic(x[:, used], y, n_labels, clf)
     return featurizer, used, np.ascontiguousarray(coef.T, dtype=np.float32), bias
 
@@ -87,13 +159,18 @@ def _fit_embed(vectors: np.ndarray, y: np.ndarray, n_labels: int) -> tuple[np.nd
 
 
 def fit(examples: Sequence[Example], embedder, cache: EmbeddingCache | None = None,
-        params: Params = Params(), labels: Sequence[str] | None = None, synonyms: dict | None = None) -> IntentModel:
-    """Train both classifiers on `examples` (labels default to those the examples use, sorted)."""
+        params: Params = Params(), labels: Sequence[str] | None = None, synonyms: dict | None = None,
+        rows: RowCache | None = None) -> IntentModel:
+    """Train both classifiers on `examples` (labels default to those the examples use, sorted).
+
+    `cache` and `rows` keep the examples' embeddings and feature rows between trainings (under
+    var/model/ when the store trains); without them everything is computed afresh.
+    """
     labels = list(labels or sorted({e.label for e in examples}))
     index = {label: i for i, label in enumerate(labels)}
-    texts, text_labels = augmented(examples, synonyms)
-    y = np.array([index[l] for l in text_labels])
-    featurizer, columns, weights, bias = _fit_fast(texts, y, len(labels))
+    per_example = (rows or RowCache(None, "")).rows(examples, synonyms)
+    y = np.array([index[e.label] for e, own in zip(examples, per_example) for _ in own])
+    featurizer, columns, weights, bias = _fit_fast([r for own in per_example for r in own], y, len(labels))
     originals = [e.text for e in examples]
     encoder = cache or EmbeddingCache(embedder, None)
     vectors = encoder.encode([embed_text(t) for t in originals])
@@ -101,5 +178,3 @@ def fit(examples: Sequence[Example], embedder, cache: EmbeddingCache | None = No
     embed_coef, embed_bias = _fit_embed(vectors, example_labels, len(labels))
     return IntentModel(labels, featurizer, columns, weights, bias, embed_coef, embed_bias, vectors,
                        example_labels, originals, embedder, params)
-
-
