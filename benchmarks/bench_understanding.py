@@ -1,6 +1,7 @@
 """Figures for the understanding model: latency, the accuracy/CPU trade-off, training time, memory.
 
     .venv/bin/python benchmarks/bench_understanding.py [--quick]
+    BOT_EMBEDDER=use BOT_UNDERSTANDING_FILE=config/understanding-use.json .venv/bin/python benchmarks/bench_understanding.py
 
 Prints, on this machine, in one run:
 
@@ -92,7 +93,7 @@ def main() -> int:
     from bot.faq import load_corpus
     from bot.understanding import clear_caches, default_store, examples_of
     from bot.understanding.evaluation import labelled_texts
-    from bot.understanding.embedder import E5Embedder, EmbeddingCache
+    from bot.understanding.embedder import EmbeddingCache
     from bot.understanding.store import Example, ModelStore, fingerprint
     from bot.understanding.training import RowCache, fit
 
@@ -136,7 +137,7 @@ def main() -> int:
     examples = examples_of(corpus)
     print(f"shipped corpus: {len(examples)} examples, {len(model.labels)} intents")
     print(f"load a stored model (what each worker does): {load_seconds * 1000:.0f} ms")
-    embedder = E5Embedder()
+    embedder = model.embedder   # BOT_EMBEDDER's: e5 (shipped) or use
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(default_store().store.directory)
         cache = EmbeddingCache(embedder, directory)

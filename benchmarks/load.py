@@ -3,6 +3,9 @@
     .venv/bin/python benchmarks/load.py [--duration 12] [--rates 50,100,200,400]
                                         [--max-concurrency 32] [--workers N] [--json out.json]
 
+`--only bot,bot_use,peer,bare` also measures the bot with the cheaper embedder
+(BOT_EMBEDDER=use, config/understanding-use.json) beside the shipped one, in the same run.
+
 Starts a real Redis (RedisServer on a free loopback port), the fake WeChat
 as the API, and the bot as it runs in production (gunicorn with
 config/gunicorn.conf.py plus the queue worker, via BotProcesses); then the
@@ -484,14 +487,14 @@ def header(first: str, columns=COLUMNS) -> str:
 
 def report(results: list[RunResult], args) -> dict:
     print()
-    print(header(f"{'target':6}{'run':13}"))
+    print(header(f"{'target':8}{'run':13}"))
     for r in results:
-        print(f"{r.target:6}{r.label:13}{format_row(r.figures())}")
+        print(f"{r.target:8}{r.label:13}{format_row(r.figures())}")
     print()
     for r in results:
         extra = f" routes={r.routes}" if r.routes else ""
         shares = ", ".join(f"{k[:-4]} {v:.0f}%" for k, v in r.cpu.items() if k != "host_busy_pct")
-        print(f"{r.target:6}{r.label:13} CPU: host {r.cpu['host_busy_pct']:.0f}% busy; of one core: {shares}; "
+        print(f"{r.target:8}{r.label:13} CPU: host {r.cpu['host_busy_pct']:.0f}% busy; of one core: {shares}; "
               f"replies checked: {r.reply_check}; reconnects={r.reconnects}{extra}")
     summary = {}
     by = {(r.target, r.label): r.figures() for r in results}
@@ -505,7 +508,7 @@ def report(results: list[RunResult], args) -> dict:
           + ", ".join(f"{t} {v:.2f}" for t, v in cost.items() if v))
     print("p99 at 200 msg/s (ms): " + ", ".join(f"{t} {v:.1f}" for t, v in summary["p99_at_200_ms"].items()))
     ratios = {}
-    for target in ("bot", "fixed"):
+    for target in ("bot", "bot_use", "fixed"):
         for ref in ("peer", "floor", "bare"):
             figure = {"throughput": summary["max_msg_per_s"], "cpu_per_msg": cost, "p99_at_200": summary["p99_at_200_ms"]}
             row = {name: values[target] / values[ref] for name, values in figure.items()
@@ -538,8 +541,10 @@ def server_cpu_ms(result: RunResult) -> float | None:
 #: What load.py measures, in this order: the bot as deployed, the bot with a fixed decision
 #: (benchmarks/fixed_decision_app.py), the WeRoBot peer (benchmarks/werobot_peer.py), the floor
 #: (bare + a nonce in Redis) and the bare endpoint (benchmarks/bare_endpoint.py).
-TARGETS = ("bot", "fixed", "peer", "floor", "bare")
-_BOT_APPS = {"bot": "wsgi:app", "fixed": "benchmarks.fixed_decision_app:app"}
+TARGETS = ("bot", "bot_use", "fixed", "peer", "floor", "bare")
+_BOT_APPS = {"bot": "wsgi:app", "bot_use": "wsgi:app", "fixed": "benchmarks.fixed_decision_app:app"}
+#: bot_use: the bot with the cheaper embedder (BOT_EMBEDDER=use) and its own calibration.
+_BOT_ENV = {"bot_use": {"BOT_EMBEDDER": "use", "BOT_UNDERSTANDING_FILE": str(ROOT / "config" / "understanding-use.json")}}
 _OTHER_APPS = {"peer": "benchmarks.werobot_peer:app", "floor": "benchmarks.bare_endpoint:app",
                "bare": "benchmarks.bare_endpoint:app"}
 
@@ -548,7 +553,8 @@ def measure(target: str, creds: Credentials, var_dir: Path, signer: PushSigner, 
             args) -> list[RunResult]:
     """Start one target, run every plan against it, stop it."""
     if target in _BOT_APPS:
-        with bot_stack(creds, var_dir, args.workers, args.log_level, app=_BOT_APPS[target]) as stack:
+        with bot_stack(creds, var_dir, args.workers, args.log_level, _BOT_ENV.get(target),
+                       app=_BOT_APPS[target]) as stack:
             return run_target(target, stack.bot.base_url, signer, mix, args, stack.storage,
                               lambda: process_groups(stack.bot, stack.redis))
     if target == "bare":
@@ -591,7 +597,7 @@ def main(argv=None) -> int:
     creds = Credentials.new()
     signer = PushSigner(creds)
     mix = MessageMix(kinds=("faq",) if args.mix == "faq" else (), unique=args.unique_texts)
-    targets = args.only or [t for t in TARGETS if t != "fixed" or args.fixed_decision]
+    targets = args.only or [t for t in TARGETS if (t != "fixed" or args.fixed_decision) and t != "bot_use"]
     if "peer" in targets and importlib.util.find_spec("werobot") is None:
         print("no peer: pip install -r benchmarks/requirements.txt to measure WeRoBot too")
         targets.remove("peer")

@@ -69,6 +69,9 @@ class Settings:
     # --- Understanding (bot/understanding/) ---
     #: Trained models (one folder per corpus version, memory-mapped by every worker) and the embedding cache.
     BOT_MODEL_DIR: str = str(PROJECT_ROOT / "var" / "model")
+    #: Sentence embedder of the model: "use" (multilingual USE v3) or "e5" (multilingual-e5-small). The
+    #: calibration in BOT_UNDERSTANDING_FILE is measured for one of them: run tools/calibrate.py after a change.
+    BOT_EMBEDDER: str = "e5"
     #: Calibration of the model and thresholds of the reply policy (written by tools/calibrate.py).
     BOT_UNDERSTANDING_FILE: str = str(PROJECT_ROOT / "config" / "understanding.json")
 

@@ -261,3 +261,18 @@ def test_every_intent_has_enough_examples(shipped):
     assert min(n for label, n in counts.items() if label in shipped.intents) >= 60
     assert counts["out_of_scope"] >= 200
     assert counts["scam"] >= 300 and len(shipped.hard_negatives) >= 300
+
+
+def test_the_use_embedder_gives_unit_vectors_and_workers_share_its_table(tmp_path):
+    from bot.understanding.embedder import EMBEDDERS, USEEmbedder, embedder_named
+
+    embedder = embedder_named("use", tmp_path)
+    assert isinstance(embedder, USEEmbedder) and set(EMBEDDERS) == {"e5", "use"}
+    vectors = embedder.encode(["提现一直不到账", "钱提不出来", "今天天气怎么样"])
+    assert vectors.shape == (3, embedder.dim) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]       # it reads meaning
+    assert isinstance(embedder._get()._model.table, np.memmap)      # the token table is mapped, not copied
+    again = USEEmbedder(tmp_path)
+    assert np.allclose(again.encode(["提现一直不到账"])[0], vectors[0], atol=1e-6)
+    with pytest.raises(ValueError):
+        embedder_named("word2vec")

@@ -1,7 +1,11 @@
-"""Calibrate the intent model and the reply policy on the dev set; write config/understanding.json.
+"""Calibrate the intent model and the reply policy on the dev set; write BOT_UNDERSTANDING_FILE.
 
     .venv/bin/python tools/calibrate.py            # measure, print the curves, write the file
     .venv/bin/python tools/calibrate.py --dry-run  # measure and print only
+    BOT_EMBEDDER=use BOT_UNDERSTANDING_FILE=config/understanding-use.json .venv/bin/python tools/calibrate.py
+
+Each embedder has a calibration of its own: config/understanding.json is e5's (the shipped
+one), config/understanding-use.json the USE embedder's.
 
 Reads tests/data/dev/routing.jsonl and tests/data/dev/safety.jsonl (never the held-out
 set) and measures, on the shipped corpus's model:
@@ -33,7 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.faq import load_corpus  # noqa: E402
-from bot.understanding import CONFIG_FILE  # noqa: E402
 from bot.router import Router, default_prechecks  # noqa: E402
 from bot.understanding.evaluation import evaluate, labelled_texts, read_rows  # noqa: E402
 from bot.understanding.model import Params  # noqa: E402
@@ -180,7 +183,8 @@ def main() -> int:
             by_precision = float(threshold)
     scam_threshold = by_precision if by_precision is not None else by_recall
 
-    config = json.loads(CONFIG_FILE.read_text(encoding="utf-8"))
+    config_file = Path(Settings.from_env().BOT_UNDERSTANDING_FILE)   # the embedder's own calibration
+    config = json.loads(config_file.read_text(encoding="utf-8"))
     config["calibration"].update({"fast_threshold": fast_threshold, "fast_temperature": float(fast_t),
                                   "embed_weight": float(w), "temperature": float(t)})
     config["policy"].update(confident=confident, route_floor=route_floor)
@@ -191,8 +195,8 @@ def main() -> int:
     print("\n" + json.dumps({k: config[k] for k in ("calibration", "policy")}, ensure_ascii=False))
     print(json.dumps({"scam": scam_threshold}))
     if not args.dry_run:
-        CONFIG_FILE.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        print(f"written to {CONFIG_FILE.relative_to(ROOT)}")
+        config_file.write_text(json.dumps(config, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        print(f"written to {config_file}")
     return 0
 
 

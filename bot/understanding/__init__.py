@@ -26,10 +26,6 @@ from bot.understanding.store import Example, ModelStore, examples_of
 __all__ = ["IntentModel", "Params", "Reading", "Example", "ModelStore", "examples_of", "default_store",
            "load_config", "Store", "clear_caches"]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_FILE = PROJECT_ROOT / "config" / "understanding.json"
-
-
 @lru_cache(maxsize=4)
 def load_config(path: str | None = None) -> dict:
     """BOT_UNDERSTANDING_FILE (config/understanding.json): calibration and policy thresholds."""
@@ -63,13 +59,14 @@ class EmptyModel:
 
 @lru_cache(maxsize=1)
 def default_store() -> Store:
-    """Models under BOT_MODEL_DIR (default var/model), embedded with multilingual-e5-small."""
-    from bot.understanding.embedder import E5Embedder
+    """Models under BOT_MODEL_DIR (default var/model), embedded with the BOT_EMBEDDER embedder."""
+    from bot.understanding.embedder import embedder_named
     from config.settings import Settings
 
-    directory = Settings.from_env().BOT_MODEL_DIR
+    settings = Settings.from_env()
     params = Params.from_dict(load_config().get("calibration", {}))
-    return Store(ModelStore(directory, E5Embedder(), params))
+    embedder = embedder_named(settings.BOT_EMBEDDER, settings.BOT_MODEL_DIR)
+    return Store(ModelStore(settings.BOT_MODEL_DIR, embedder, params))
 
 
 def clear_caches() -> None:

