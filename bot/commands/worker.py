@@ -49,6 +49,10 @@ def run(args) -> int:
             log.warning("%s; starting again in 1 s", why)
             time.sleep(1)
             _retry_when_back(lambda: requeue_abandoned(worker.queues[0], worker.name), log)
+            # The last life's scheduler died with it, still holding the queue's scheduler lock (61 s, and
+            # RQ tries for the lock again only every 10 min): release it, or retries wait that long.
+            if getattr(worker, "scheduler", None) is not None:
+                _retry_when_back(worker.scheduler.release_locks, log)
     finally:
         refresher.stop()
 
