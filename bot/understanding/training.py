@@ -43,15 +43,16 @@ def augmented(examples: Sequence[Example], synonyms: dict | None = None, seed: i
     make = _variant_maker(synonyms, seed)
     texts, labels = [], []
     for example in examples:
-        rendered = [example.text, *make(example.text)]
+        rendered = make(example.text)
         texts += rendered
         labels += [example.label] * len(rendered)
     return texts, labels
 
 
 def _variant_maker(synonyms: dict | None, seed: int):
+    """text -> [text, *its variants]: what the fast classifier learns from one example."""
     table, words = _homophones(), SynonymTable(synonyms)
-    return lambda text: variants(text, example_rng(text, seed), table, VARIANTS_PER_EXAMPLE, words)
+    return lambda text: [text, *variants(text, example_rng(text, seed), table, VARIANTS_PER_EXAMPLE, words)]
 
 
 @lru_cache(maxsize=1)
@@ -88,7 +89,7 @@ class RowCache:
         out = []
         for example in examples:
             if example.text not in self._rows:
-                self._rows[example.text] = [hashed(t) for t in (example.text, *make(example.text))]
+                self._rows[example.text] = [hashed(t) for t in make(example.text)]
                 missing = True
             out.append(self._rows[example.text])
         if missing and self.path:
