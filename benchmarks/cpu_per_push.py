@@ -101,6 +101,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pushes", type=int, default=1000, help="pushes per app per round (default 1000)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per app (default 5)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the top N functions")
+    parser.add_argument("--profile-app", default="bot", help="which app --profile profiles (default bot)")
     args = parser.parse_args(argv)
 
     creds = Credentials.new()
@@ -163,7 +164,7 @@ def run(args, signer, mix, redis_server, tmp) -> None:
     commands, trips = redis_traffic(apps["bot"], fresh(signer, mix, args.pushes, "traffic"), redis_server)
     print(f"bot Redis traffic per push: {commands:.1f} commands (scripts' included), {trips:.2f} round trips")
     if args.profile:
-        profile(apps["bot"], fresh(signer, mix, args.pushes, "profiled"), args.profile)
+        profile(apps[args.profile_app], fresh(signer, mix, args.pushes, "profiled"), args.profile)
 
 
 def profile(app, batch, top: int) -> None:

@@ -91,6 +91,8 @@ class Registry:
     source: str = ""
     #: brand facts the registry file did not list (merged in), for `verify registry`.
     merged_from_brand: tuple[str, ...] = field(default=())
+    #: Display names of the official accounts ("示例钱包"), from the wechat_ids entries that give one.
+    account_names: Mapping[str, Channel] = field(default_factory=dict)
 
     def find_domain(self, host: str) -> Channel | None:
         """The official domain `host` is or belongs to (subdomains where allowed)."""
@@ -209,6 +211,8 @@ def load_registry(path: str | Path, brand_path: str | Path) -> Registry:
         version=data["version"],
         source=str(path),
         merged_from_brand=tuple(merged),
+        account_names=MappingProxyType({e["name"]: Channel(e["name"], e["label"], f"{e['name']}（{e['id']}）")
+                                        for e in data["wechat_ids"] if e.get("name")}),
     )
 
 

@@ -109,6 +109,11 @@ class Router:
         # "不是X，是Y" / "我不是要X是要Y" (normalised, so the comma is gone); "是不是" is a question, not a negation
         self.negation = re.compile(f"(?<!是)(?:{negators})(?P<no>.{{1,20}}?)(?:{affirmers})(?P<yes>.{{2,}})") \
             if negators and affirmers else None
+        # "不是X，Y" across clauses, with or without an affirmer: a clause that opens ("我问的", "我")
+        # with a negator and a short topic, then what the user does mean in the clauses after it.
+        openers = _alternation(dialogue.get("negation_openers", ()))
+        self.negated_clause = re.compile(f"(?:{openers})?(?:{negators})(?P<no>.{{1,12}})") if negators else None
+        self.affirmer = re.compile(f"(?:{affirmers})") if affirmers else None
         self.choice_ttl = float(dialogue.get("choice_ttl", 300))
         self.topic_ttl = float(dialogue.get("topic_ttl", 300))
         self.follow_up_chars = int(dialogue.get("follow_up_max_chars", 12))
@@ -211,6 +216,10 @@ class Router:
 
         "不是这个，我问的是Y" → (Y, the last topic); "不是X，是Y" → (Y, what X reads as).
         """
+        across = self._negated_clauses(text)
+        if across:
+            no, yes = across
+            return yes, corpus.model.predict(no, embed=False).top
         folded = normalize(text)
         ends = [folded.rfind(m) + len(m) for m in self.correction_markers if m in folded]
         if ends:
@@ -220,6 +229,29 @@ class Router:
         if found:
             return found.group("yes"), corpus.model.predict(found.group("no"), embed=False).top
         return None, None
+
+    def _negated_clauses(self, text: str) -> tuple[str, str] | None:
+        """(X, Y) of "不是X，(是)Y" written as clauses; None when no clause rules a topic out.
+
+        Not a negation: a clause that is itself a correction marker ("不是这个", read against the
+        last topic instead), a rhetorical question ("不是说好三天到账吗"), or "not me"
+        ("不是我本人操作的": a statement about what happened, not a topic ruled out).
+        """
+        if self.negated_clause is None:
+            return None
+        parts = clauses(text)
+        for i, part in enumerate(parts[:-1]):
+            found = self.negated_clause.fullmatch(part)
+            if not found:
+                continue
+            no = found.group("no")
+            if part in self.correction_markers or no[-1] in "吗嘛呢吧" or no.startswith(("我", "本人", "自己")):
+                return None
+            yes = "".join(parts[i + 1:])
+            opening = self.affirmer.match(yes) if self.affirmer else None
+            yes = yes[opening.end():] if opening else yes
+            return (no, yes) if len(yes) >= 2 else None
+        return None
 
     def _is_follow_up(self, text: str, reading: Reading, conversation: Conversation, now: float,
                       corpus: Corpus) -> bool:

@@ -36,12 +36,16 @@ _PRESSURE_CAP = 0.4
 _DEMAND_CAP = 1.2
 
 # Verbs of handing something over to someone else (not of using it yourself).
-_GIVE = r"(?:提供|告诉|发给|发送给|发过去|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|give|send|tell|share|provide)"
-_SECRET_CODE = r"(?:验证码|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b)"
-_PASSWORD = r"(?:(?:支付|登录|交易|银行卡|取款|账户|账号)?密码|password|\bpin\b)"
+_GIVE = r"(?:提供|告诉|发给|发送给|发过去|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|读给|读一遍|读出|读一下|核对|回复|give|send|tell|share|provide)"
+_SECRET_CODE = r"(?:验证码|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b|yzm)"
+_PASSWORD = r"(?:(?:支付|登录|交易|银行卡|取款|账户|账号)?密码|password|\bpin\b|cvv|cvn|安全码|背面(?:的)?(?:三位|3位))"
 _SEED = r"(?:助记词|私钥|密钥|keystore|恢复短语|钱包备份|(?:12|24|十二|二十四)个(?:单词|英文单词|词))"
 _SEED_VERBS = r"(?:提供|告诉|发|给|报|念|截图|导入|输入|填|复制|粘贴|同步|验证|上传|登录)"
 _NEAR = "[^,.!?;。！？]{0,8}"  # within one clause
+# The same demands typed in pinyin ("rang wo ba yan zheng ma fa gei ta"): syllables are longer than
+# characters, so they may stand further apart.
+_GIVE_PINYIN = r"(?:fa ?gei|gao ?su|ti ?gong|bao ?gei|nian ?gei|du ?gei|he ?dui|gei ?(?:ta|ni|wo))"
+_SECRET_PINYIN = r"(?:yan ?zheng ?ma|mi ?ma|zhu ?ji ?ci|si ?yao)"
 # What a phishing page asks to be typed in.
 _PAGE_SECRET = rf"(?:{_PASSWORD}|{_SECRET_CODE}|卡号|银行卡|身份证)"
 
@@ -65,13 +69,13 @@ SECRET_GIVEN = "secret_given"
 
 SIGNALS: tuple[Signal, ...] = (
     # --- actor: who is pushing ---
-    _s("claims_identity", "actor", 0.5, r"自称|冒充|假冒|说是|说他是|说她是|声称|说自己是"),
+    _s("claims_identity", "actor", 0.5, r"自称|冒充|假冒|说是|说他是|说她是|声称|说自己是|\bzi ?cheng\b|\bshuo ?shi\b|\bmao ?chong\b"),
     _s("staff_or_authority", "actor", 0.4,
-       r"客服|工作人员|官方|平台|专员|经理|警察|警官|民警|公安|派出所|检察院|法院|银行(?!卡)|银保监|金融监管|监管局|网警|快递|海关|税务|社保|医保"),
+       r"客服|工作人员|官方|平台|专员|经理|警察|警官|民警|公安|派出所|检察院|法院|银行(?!卡)|银保监|金融监管|监管局|网警|快递|海关|税务|社保|医保|\bke ?fu\b|\bjing ?cha\b|\bgong ?an\b"),
     _s("outside_contact", "actor", 0.35, r"打电话|电话|来电|打来|给我打|打给我|通话|加我|私信|发短信|拉我进群|陌生人|有人|对方|一个人|那个人|[他她]们?说"),
     # --- request: asked of the user ---
     _s("asks_the_user", "request", 0.25,
-       r"(?:让|叫|要|要求|逼|催|指导|教|需要|通知)我|问我要|找我要|跟我要|向我要|说我"),
+       r"(?:让|叫|要|要求|逼|催|指导|教|需要|通知)我|问我要|找我要|跟我要|向我要|说我|\b(?:rang|jiao|yao) ?wo\b"),
     # --- demand: what the scam is after ---
     _s("safe_account", "demand", 1.0, r"(?:安全|清查|监管|核查|国库|验资|备用)(?:账户|账号|钱包)|资金清查",
        "官方和公安机关都没有“安全账户”，让你转钱“保安全”的都是诈骗。"),
@@ -81,6 +85,7 @@ SIGNALS: tuple[Signal, ...] = (
        "不要往任何“指定账户”转钱。"),
     _s("verify_funds", "demand", 0.7,
        r"验证资金|资金验证|刷流水|流水|解冻金|解冻费|保证金|认证金|激活金|还款能力|证明.{0,6}(?:资金|还款)"
+       r"|(?:认证|激活|审核|验证|解封|解锁|通道|出款|验资)费"
        r"|测试.{0,4}(?:账户|收款|转账|到账)|(?:转|打|存).{0,6}钱.{0,4}(?:证明|验证|核验|测试)",
        "“验证资金”“刷流水”“保证金/解冻金”都是骗局，钱转出去就追不回。"),
     _s("transfer", "demand", 0.4, r"转账|转钱|转到|转入|转给|打钱|打款|汇款|转币|充值|交钱|付款|缴纳|先交|先付|先转|transfer|wire|deposit|send money"),
@@ -88,6 +93,9 @@ SIGNALS: tuple[Signal, ...] = (
        "验证码只能你自己用，谁要都不能给，官方客服绝不会索要。"),
     _s("password", "demand", 0.7, rf"{_GIVE}{_NEAR}{_PASSWORD}|{_PASSWORD}{_NEAR}{_GIVE}",
        "密码只有你自己知道，官方客服绝不会索要。"),
+    _s("secret_pinyin", "demand", 0.7,
+       rf"{_GIVE_PINYIN}[a-z ]{{0,24}}{_SECRET_PINYIN}|{_SECRET_PINYIN}[a-z ,]{{0,24}}{_GIVE_PINYIN}",
+       "验证码、密码、助记词只能你自己用，谁要都不能给，官方客服绝不会索要。"),
     _s("seed_phrase", "demand", 0.9, rf"{_SEED_VERBS}{_NEAR}{_SEED}|{_SEED}{_NEAR}{_SEED_VERBS}",
        "助记词/私钥就是你的钱包，给了别人资产会被立刻转走，官方永远不会索要。"),
     _s("upgrade_or_sync", "demand", 0.5, r"升级钱包|钱包(?:要|需要|需|必须)?升级|同步节点|节点同步|节点验证|钱包验证|钱包认证",
@@ -116,7 +124,8 @@ SIGNALS: tuple[Signal, ...] = (
        r"(?:冻结|封号|封禁|注销|停用|限制|拉黑|起诉|逮捕|转移|转到|转出)|涉嫌洗钱|洗钱|涉案|诈骗案|通缉",
        "“账户异常马上冻结”“涉嫌洗钱”是吓唬你的话术，请自己打开官方App或拨官方热线核实。"),
     _s("link", "demand", 0.6,
-       r"(?:链接|网址|网页|网站|二维码).{0,12}(?:登录|填|输入|领取|扫码|点开|点进去)|(?:点|打开|扫).{0,4}(?:链接|网址|二维码)"
+       r"(?:链接|网址|网页|网站|二维码|link)(?:\s*[a-z0-9.:/_?=&%-]{4,80}\s*)?.{0,12}(?:登录|填|输入|领取|扫码|点开|点进去)"
+       r"|(?:点|打开|扫).{0,4}(?:链接|网址|二维码|link|url)"
        r"|(?:qq|微信|wx|vx).{0,10}(?:链接|网址|二维码)|(?:他|她|对方|他们)(?:的|给的|发的)(?:网站|网址|网页|链接|页面)",
        "不要点陌生人发来的链接，更不要在里面登录或输入任何信息。"),
     _s("link_secret", "demand", 0.7,

@@ -20,7 +20,7 @@ from functools import lru_cache
 from rapidfuzz.distance import OSA
 
 from bot.channels import Channel, Registry, agent_number, phone_key
-from bot.normalize import to_simplified
+from bot.normalize import split_pinyin, to_simplified
 
 #: Only the start of a message is read: enough for any real question, bounded time for any input.
 MAX_CHARS = 2000
@@ -30,7 +30,7 @@ MAX_IDENTIFIERS = 10
 MAX_REPLY_BYTES = 1400
 
 KIND_NAMES = {"agent_id": "工号", "phone": "电话", "domain": "网址", "email": "邮箱",
-              "wechat_id": "微信号/公众号", "qq": "QQ号", "telegram": "Telegram 账号"}
+              "wechat_id": "微信号/公众号", "qq": "QQ号", "telegram": "Telegram 账号", "account_name": "公众号"}
 
 _BLANK = "\x00"  # replaces consumed spans; control characters never survive normalize_text
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -67,25 +67,41 @@ _AGENT = (
 _DIGIT_LOOKALIKES = str.maketrans("oOiIlL", "001111")
 # More agent numbers listed after one ("工号1003、1004和KF1005").
 _AGENT_MORE = re.compile(r"\s*(?:、|,|/|和|及|与|跟|或)\s*(?:kf)?[\s_#:-]{0,3}(\d{3,6})(?!\d)", re.I)
-_QQ = re.compile(r"(?<![a-z])(?:qq|扣扣|企鹅号)\s*(?:号码|号|群号?)?\s*(?:是|为|:)?\s*([1-9]\d{4,11})(?!\d)", re.I)
+_QQ = re.compile(r"(?:(?<![a-z])(?:qq|扣扣|企鹅号|q(?=号|群))\s*(?:号码|号|群号?)?|群号码?)\s*(?:是|为|:)?\s*([1-9]\d{4,11})(?!\d)", re.I)
 _QQ_MENTION = re.compile(r"(?<![a-z])qq(?![a-z])|扣扣|企鹅号", re.I)
 #: In a message about QQ, a bare 5-11 digit number that no phone class claims is the QQ number.
 _QQ_APART = re.compile(r"(?<![0-9a-z_+.@-])((?!1[3-9]\d{9}(?!\d))(?![48]00\d{7}(?!\d))(?!0\d)[1-9]\d{4,10})(?![0-9a-z_@.-])"
                        r"(?!\s*(?:元|块|万|千|百|%|rmb|usdt|人民币|个|笔|次|天|年|月|分钟|秒))", re.I)
+#: WeChat's own generated ids ("wxid_…"), read whole before the "wx" cue below could split one.
+_WXID = re.compile(r"(?<![a-z0-9_])(wxid_[a-z0-9_-]{4,30})(?![a-z0-9_-])", re.I)
 _WECHAT = re.compile(r"(?<![a-z])(?:微信号?|wechat|weixin|vx|v信|wx|威信|薇信|公众号)\s*(?:号码|号|id)?\s*"
                      r"(?:的|是|为|:|搜索?)?\s*([a-z][a-z0-9_-]{5,29}|1[3-9]\d{9})(?![a-z0-9_-])", re.I)
 _TELEGRAM = re.compile(r"(?:(?:telegram|tg|电报|纸飞机|飞机)\s*(?:号|账号|id|用户名)?\s*(?:是|为|:|搜索?)?\s*@?"
                        r"|t\.me/|(?<![a-z0-9_.@-])@)([a-z][a-z0-9_]{4,31})(?![a-z0-9_@.-])", re.I)
+# An official account by its display name: quoted next to 公众号/服务号 ("「示例钱包服务中心」这个公众号"),
+# "叫X的公众号", or "公众号X是你们的吗" (a name then a question whether it is real).
+_ACCOUNT_WORD = r"(?:公众号|服务号|订阅号|公眾號|服務號|訂閱號)"
+_OPEN_QUOTE, _CLOSE_QUOTE = "「“\"'《【『", "」”\"'》】』"
+_ACCOUNT_NAME = (
+    re.compile(rf"{_ACCOUNT_WORD}\s*(?:叫做?|名叫|名字叫|名称是|名字是|是|:)?\s*[{_OPEN_QUOTE}]([^{_CLOSE_QUOTE}\s]{{2,24}})[{_CLOSE_QUOTE}]"),
+    re.compile(rf"[{_OPEN_QUOTE}]([^{_CLOSE_QUOTE}\s]{{2,24}})[{_CLOSE_QUOTE}]\s*(?:这个|的|这个官方|这个叫)?{_ACCOUNT_WORD}"),
+    re.compile(rf"(?:叫做?|名叫)([\u4e00-\u9fff0-9a-z]{{2,16}}?)的{_ACCOUNT_WORD}"),
+    re.compile(rf"{_ACCOUNT_WORD}\s*(?:叫做?|名叫)?\s*(?![里上中的在怎])([\u4e00-\u9fff0-9a-z]{{2,16}}?)\s*"
+               r"(?=是你们|是不是|是官方|是真的|是假的|靠谱|可信|能信|可靠|正规)"),
+)
 # A handle typed bare ("demo_wallet_0fficial 是你们的吗"): letters with an underscore or a digit in it.
 _BARE_HANDLE = re.compile(r"(?<![a-z0-9_.@/-])([a-z](?=[a-z0-9_-]*[_0-9-])[a-z0-9_-]{5,29})(?![a-z0-9_@.-])", re.I)
-_PHONE_RUN = re.compile(r"(?<![0-9a-z_+])(\+?\(?\d(?:[ \t\u3000()-]{0,2}\d){3,19})(?!\d)", re.I)
+_PHONE_RUN = re.compile(r"(?<![0-9a-z_+.])(\+?\(?\d(?:[ \t\u3000()-]{0,2}\d|\.\d(?=\d)){3,19})(?![\d.]\d)", re.I)
 _MONEY_AFTER = re.compile(r"\s*(?:元|块|万|千|百|%|rmb|usdt|人民币|美元|个|笔|次|天|年|月|分钟|秒)", re.I)
 _PHONE_CLASSES = (
     re.compile(r"1[3-9]\d{9}"),          # mobile
     re.compile(r"[48]00\d{7}"),           # 400 / 800 service numbers
     re.compile(r"0[1-9]\d{8,10}"),        # landline with area code
     re.compile(r"9[56]\d{3,4}|95\d{6}"),  # 95xxx(x) / 96xxx(x) short numbers
+    re.compile(r"106\d{5,17}"),           # 106… SMS sender ports
 )
+#: A number written with a country code other than China's: kept whole, "+852…".
+_FOREIGN = re.compile(r"\+(?!86)[1-9]\d{7,14}")
 #: A number right after these words is a code or an amount the user was sent, not a phone number.
 _CODE_BEFORE = re.compile(r"(?:验证码|校验码|动态码|短信码|密码|code|otp|pin|订单号?|单号|卡号|尾号|编号|金额)\s*(?:是|为|:)?\s*$", re.I)
 
@@ -100,7 +116,7 @@ _CUE = re.compile(r"官方|官网|客服|工作人员|人工|真的|真假|真�
 # it is about whatever it asks: links and accounts (a phone number in a question may be the user's
 # business: "给13800138000转账怎么操作"). A URL is scanned as its domain.
 _QUESTION = re.compile(r"吗|嘛|\?|？|能不能|可不可以|行不行|是否|安全不|可以不|哪个|哪一个|which|(?<![a-z])ma$", re.I)
-_ASKED_KINDS = ("domain", "email", "wechat_id", "telegram", "qq")
+_ASKED_KINDS = ("domain", "email", "wechat_id", "telegram", "qq", "account_name")
 # What is left of a message that is only identifiers ("4008886688是吗"): it still asks to verify.
 _FILLER = re.compile(r"[\s\x00,.!?;:、。\"'()\[\]<>~-]+|请问|这个|那个|这|那|是|吗|呢|啊|吧|的|号码|电话|手机号?|网址"
                      r"|网站|邮箱|微信号?|查|一下|帮我|看看|呀|么|qq|和|或", re.I)
@@ -180,6 +196,9 @@ def _phone_class(digits: str) -> str | None:
 
 def _phones_in_run(run: str) -> list[str]:
     """Phone numbers in a run of digits and separators; spaces may also separate two numbers."""
+    foreign = "+" + re.sub(r"\D", "", run)
+    if run.lstrip("(").startswith("+") and _FOREIGN.fullmatch(foreign):
+        return [foreign]
     chunks = [re.sub(r"\D", "", c) for c in run.split()]
     chunks = [c for c in chunks if c]
     found, i = [], 0
@@ -226,9 +245,12 @@ class _Scanner:
             self.add("email", address, m.start(), _decode_punycode(address))
             self.blank(m.start(), m.end())
 
-    def pattern(self, kind: str, regex: re.Pattern, canonical, skip_after: re.Pattern | None = None) -> None:
+    def pattern(self, kind: str, regex: re.Pattern, canonical, skip_after: re.Pattern | None = None,
+                keep=None) -> None:
         for m in list(regex.finditer(self.text)):
             if skip_after and skip_after.search(self.text[max(0, m.start() - 8):m.start()]):
+                continue
+            if keep is not None and not keep(m):
                 continue
             self.add(kind, canonical(m.group(1)), m.start(1))
             self.blank(m.start(), m.end())
@@ -261,6 +283,21 @@ class _Scanner:
             self.blank(m.start(), m.end())
 
 
+def _names_an_account(m: re.Match) -> bool:
+    """A quoted or named account is a name, not words about the menu ("公众号「客服」菜单")."""
+    return not re.fullmatch(r"客服|人工|在线客服|菜单|服务|官方|我的|首页", m.group(1))
+
+
+def _handle_not_pinyin(m: re.Match) -> bool:
+    """A word after a bare "telegram"/"tg" in a message typed in pinyin ("telegram shang you ge ren")
+    is more pinyin, not a handle: only an @, t.me/ or 号/账号/是… before it, or a digit or
+    underscore in it, makes a word that spells pinyin syllables a handle."""
+    handle = m.group(1)
+    if not handle.isalpha() or split_pinyin(handle.lower()) is None:
+        return True
+    return bool(re.search(r"[@/号]|账号|id|用户名|是|为|:|搜", m.group(0)[: m.start(1) - m.start()], re.I))
+
+
 @lru_cache(maxsize=4096)   # a message is scanned once, however many checks ask (the result is only read)
 def _scan(text: str) -> _Scanner:
     scanner = _Scanner(normalize_text(text))
@@ -270,7 +307,10 @@ def _scan(text: str) -> _Scanner:
     scanner.pattern("qq", _QQ, str)
     if _QQ_MENTION.search(scanner.text):
         scanner.pattern("qq", _QQ_APART, str, skip_after=_CODE_BEFORE)
-    scanner.pattern("telegram", _TELEGRAM, str.lower)
+    scanner.pattern("telegram", _TELEGRAM, str.lower, keep=_handle_not_pinyin)
+    for regex in _ACCOUNT_NAME:
+        scanner.pattern("account_name", regex, str, keep=_names_an_account)
+    scanner.pattern("wechat_id", _WXID, str.lower)
     scanner.pattern("wechat_id", _WECHAT, str.lower)
     scanner.phones()
     scanner.domains()
@@ -427,6 +467,9 @@ def judge(ident: Identifier, registry: Registry) -> Verdict:
         return _judge_domain(ident, registry)
     if ident.kind == "email":
         return _judge_email(ident, registry)
+    if ident.kind == "account_name":   # a name that contains or nearly spells ours imitates it
+        return _judge_by_table(ident, registry.account_names, lambda i, t: next(
+            (c.value for c in t.values() if c.value in i.value or OSA.normalized_similarity(c.value, i.value) >= 0.6), None))
     if ident.kind == "wechat_id":
         return _judge_by_table(ident, registry.wechat_ids, lambda i, t: _imitated(i, list(t.values())))
     if ident.kind == "telegram":   # a handle made to look like the official account is a lookalike too
@@ -465,6 +508,8 @@ def _display(kind: str, value: str, registry: Registry, named: bool = True) -> s
             area = 3 if value[1] in "12" else 4
             return f"{value[:area]}-{value[area:]}"
         return value
+    if kind == "account_name":
+        return f"公众号「{value}」"
     prefix = {"agent_id": "工号 ", "wechat_id": "微信号 ", "qq": "QQ ", "telegram": "Telegram @"}.get(kind, "") \
         if named else ""
     return prefix + value

@@ -239,6 +239,19 @@ def test_a_correction_goes_to_what_follows_it(router):
     assert decision.faq_id == "withdraw_fee"
 
 
+@pytest.mark.parametrize("text, faq_id", [
+    ("我问的不是手续费，是限额", "withdraw_limit"),     # an opener, a negator, then the affirmer in the next clause
+    ("不是手续费，限额", "withdraw_limit"),             # no affirmer at all
+    ("不是说好的吗，账户冻结了", None),                 # a rhetorical question rules nothing out
+    ("不是我本人，账户冻结了", None),                   # "not me" is what happened, not a topic ruled out
+])
+def test_a_negation_across_clauses_goes_to_what_follows(corpus, text, faq_id):
+    dialogue = {**CONFIG["dialogue"], "negators": ["不是"], "affirmers": ["是"], "negation_openers": ["我问的", "我"]}
+    router = Router(lambda: corpus, BRAND, config={**CONFIG, "dialogue": dialogue})
+    decision, _ = router.route(text, now=NOW)
+    assert decision.faq_id == faq_id
+
+
 def test_two_questions_answer_the_first_and_offer_the_second(router, corpus):
     decision, state = router.route("多久到账？另外账户冻结了怎么办", now=NOW)
     assert decision.route == "faq" and decision.faq_id == "withdraw_time"

@@ -54,6 +54,12 @@ def test_labelled_precision_and_recall_floors():
     ("客服在QQ上发了个链接让我登录领取补偿", "link"),
     ("警察打电话说我涉嫌洗钱，让我不要告诉任何人", "isolation"),
     ("对方打电话说我不交解冻金明天就注销，让我先转钱过去", "threat_if_not"),
+    ("来电说是客服，要我把收到的短信码读一遍确认是本人", "sms_code"),
+    ("对方自称银行客服，让我把卡背面的CVV告诉他", "password"),
+    ("有人说是客服，说海外用户都要重新认证并缴认证费", "verify_funds"),
+    ("客服发短信让我点一个 link 去填卡号", "link"),
+    ("telegram shang you ge ren shuo shi ke fu, rang wo ba yan zheng ma fa gei ta", "secret_pinyin"),
+    ("you ge ren zi cheng ke fu, yao wo gao su ta zhi fu mi ma", "secret_pinyin"),
 ])
 def test_each_named_scam_pattern_fires_and_is_explained(text, signal):
     result = scam.detect(text)
@@ -66,6 +72,7 @@ def test_each_named_scam_pattern_fires_and_is_explained(text, signal):
     "怎么设置支付密码", "客服让我提供工号核对", "怎么开启短信验证码", "我想找人工客服", "我的钱包怎么转账",
     "收不到验证码怎么办", "怎么备份助记词", "账户被冻结了怎么解冻", "钱包App怎么升级到最新版", "节点同步很慢怎么办",
     "官方会不会让我提供验证码", "客服说我的退款已经到账了", "怎么把钱转到银行卡", "", "   ",
+    "shou bu dao yan zheng ma zen me ban", "wang ji mi ma le zen me zhao hui", "转了1000出去，对方只收到990",
 ])
 def test_hard_negatives_stay_quiet(text):
     assert not scam.detect(text).is_scam

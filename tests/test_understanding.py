@@ -23,7 +23,7 @@ from bot.understanding.text import model_text, syllables
 from bot.understanding import store as store_module, training
 from bot.understanding.store import Example, ModelStore, fingerprint
 from bot.understanding.training import fit
-from tests.data.faq_support import SHIPPED_BRAND, SHIPPED_FAQ
+from tests.data.faq_support import SHIPPED_BRAND, SHIPPED_FAQ, synthetic_entries
 
 
 class HashEmbedder:
@@ -119,6 +119,26 @@ def test_the_cascade_embeds_only_when_the_fast_classifier_is_unsure():
     reading = unsure.predict("提现失败了")
     assert reading.embedded and reading.vector is not None
     assert abs(sum(reading.probs) - 1.0) < 1e-5
+
+
+def test_a_large_corpus_trains_each_intent_against_its_neighbours_and_a_sample_of_the_rest(monkeypatch):
+    entries = synthetic_entries(30)
+    examples = [Example(text, e["id"]) for e in entries for text in (e["question"], *e["similar_questions"], *e["keywords"])]
+    full = fit(examples, HashEmbedder())
+    sampled_fits = []
+    real = training._sampled_one_vs_rest
+    monkeypatch.setattr(training, "_sampled_one_vs_rest", lambda *a: sampled_fits.append(1) or real(*a))
+    monkeypatch.setattr(training, "FULL_OVR_BUDGET", 0)        # as if the corpus were large
+    monkeypatch.setattr(training, "NEAREST_INTENTS", 3)
+    monkeypatch.setattr(training, "OTHER_ROWS", 40)
+    sampled, again = fit(examples, HashEmbedder()), fit(examples, HashEmbedder())
+    assert sampled_fits == [1, 1]
+    assert np.array_equal(sampled.fast_weights, again.fast_weights)   # the samples are seeded per intent
+    probes = [f"{e['question']}啊" for e in entries] + [f"请问{e['similar_questions'][1]}" for e in entries]
+    truth = [e["id"] for e in entries] * 2
+    right = sum(sampled.predict(p, embed=False).top == t for p, t in zip(probes, truth))
+    agree = sum(sampled.predict(p, embed=False).top == full.predict(p, embed=False).top for p in probes)
+    assert right >= 0.9 * len(probes) and agree >= 0.9 * len(probes)
 
 
 def test_save_and_load_memory_map_the_same_model(tmp_path):

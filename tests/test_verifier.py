@@ -91,6 +91,17 @@ def test_labelled_accuracy_floors(registry):
     ("收到 support@wallet-example.com 的郵件，這個信箱是你們的嗎", "support@wallet-example.com", "email",
      "not_official", "support@wallet.example.com"),                                 # cues in traditional characters
     ("QQ突然弹出好友申请 3345678901 备注是示例钱包客服", "3345678901", "qq", "not_official", None),
+    ("有个群说是官方客服群，群号738291045，是真的吗", "738291045", "qq", "not_official", None),
+    ("Q号 87654321 是客服吗", "87654321", "qq", "not_official", None),
+    ("署名示例钱包的短信，号码是10690578123456，是你们发的吗", "10690578123456", "phone", "not_official", None),
+    ("+852 5123 4567 打来说是钱包客服，是你们的吗", "+85251234567", "phone", "not_official", None),
+    ("+49 151 12345678 说是欧洲客服", "+4915112345678", "phone", "not_official", None),
+    ("加我微信那个 wxid_a8s7d6f5 自称客服 能信吗", "wxid_a8s7d6f5", "wechat_id", "not_official", None),
+    ("telegram shang you ge ren shuo shi ke fu, ta de hao shi @shili_kefu_888", "shili_kefu_888", "telegram",
+     "not_official", None),                           # "shang" after a bare "telegram" is pinyin, not a handle
+    ("“示例钱包客服中心”这个公众号是你们的吗", "示例钱包客服中心", "account_name", "not_official", "示例钱包"),
+    ("有个叫示例钱包服务中心的公众号给我发消息，是真的吗", "示例钱包服务中心", "account_name", "not_official", "示例钱包"),
+    ("公众号「示例钱包」是官方的吗", "示例钱包", "account_name", "official", None),
 ])
 def test_canonical_verdicts(registry, text, identifier, kind, status, lookalike_of):
     assert verdicts(text, registry) == [
@@ -101,6 +112,9 @@ def test_canonical_verdicts(registry, text, identifier, kind, status, lookalike_
     "验证码958321是你们发的吗",                      # a code, not a 95 number
     "QQ上有人说给我退款 订单号 2024061512 是你们客服吗",  # an order number beside QQ, not the QQ number
     "我的QQ是 88888888 要怎么绑定",                   # the user's own
+    "公众号里的客服是真的吗",                          # words about the account's menu, not a name
+    "在公众号「客服」菜单里找不到入口",
+    "转了1000.00元，版本3.2.1，是真的吗",               # an amount and a version are not phone numbers
 ])
 def test_numbers_that_are_not_contacts(registry, text):
     assert verdicts(text, registry) == []
@@ -116,7 +130,7 @@ def test_agent_number_forms(registry, written):
 
 @pytest.mark.parametrize("written", [
     "400-888-6688", "400 888 6688", "4008886688", "+86 400 888 6688", "86-4008886688", "0086 400-888-6688",
-    "４００－８８８－６６８８", "400\u200b888\u200b6688",
+    "４００－８８８－６６８８", "400\u200b888\u200b6688", "400.888.6688",
 ])
 def test_hotline_forms(registry, written):
     assert verdicts(f"{written} 是官方的吗", registry) == [
