@@ -131,6 +131,13 @@ class Router:
             return RouteDecision("fallback", self._say("fallback"))
         return self._faq(corpus, faq_id, 1.0, ("menu",))
 
+    def warm_up(self) -> None:
+        """Load what the model loads lazily (the sentence embedder's weights, ~0.3 s) before the first
+        user whose message needs it (gunicorn calls this once per worker, config/gunicorn.conf.py)."""
+        embed = getattr(self._corpus().model, "embed", None)
+        if embed is not None:
+            embed("你好")
+
     def health(self) -> dict:
         """For /healthz: entries served, and the corpus error (None when every file loaded)."""
         count = len(self._corpus())  # get() first: it is what notices an edit

@@ -35,7 +35,11 @@ KIND_NAMES = {"agent_id": "工号", "phone": "电话", "domain": "网址", "emai
 _BLANK = "\x00"  # replaces consumed spans; control characters never survive normalize_text
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # A number read out in characters ("四零零八八八六六八八", 幺 for 1): seven or more in a row.
-_SPOKEN_DIGITS = re.compile("[零〇幺一二三四五六七八九]{7,}")
+_SPOKEN = "[零〇幺一二三四五六七八九]"
+#: A number read out in words ("四零零八八八六六八八", "八零零 八八八 六六八八"), seven digits or more…
+_SPOKEN_DIGITS = re.compile(f"{_SPOKEN}(?:[ \u3000-]?{_SPOKEN}){{6,}}")
+#: …or an agent's number, after 工号/编号/KF or before 号客服 ("工号幺零零三", "一零零三号客服").
+_SPOKEN_AGENT = re.compile(f"(?<=工号|编号)(?:是|为|:)?\\s*{_SPOKEN}{{3,6}}|(?<=kf)[\\s-]?{_SPOKEN}{{3,6}}|{_SPOKEN}{{3,6}}(?=号客服)", re.I)
 _DIGIT_OF = str.maketrans("零〇幺一二三四五六七八九", "001123456789")
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
@@ -141,7 +145,8 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])[:MAX_CHARS]
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)
-    text = _SPOKEN_DIGITS.sub(lambda m: m.group().translate(_DIGIT_OF), text)
+    text = _SPOKEN_DIGITS.sub(lambda m: re.sub(r"[ \u3000-]", "", m.group()).translate(_DIGIT_OF), text)
+    text = _SPOKEN_AGENT.sub(lambda m: m.group().translate(_DIGIT_OF), text)
     return _IDEOGRAPHIC_DOT.sub(".", text)
 
 

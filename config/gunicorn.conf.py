@@ -29,3 +29,14 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("BOT_LOG_LEVEL", "info").lower()
 proc_name = "wallet-kf-bot"
+
+
+def post_worker_init(worker):
+    """Each worker loads the sentence embedder as it starts, not on the first message that needs it."""
+    services = getattr(worker.wsgi, "extensions", {}).get("wxbot")
+    warm_up = getattr(getattr(services, "router", None), "warm_up", None)
+    if warm_up is not None:
+        try:
+            warm_up()
+        except Exception:   # a worker that cannot warm up still serves (the embedder loads on first use)
+            worker.log.exception("warm-up failed")

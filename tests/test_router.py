@@ -316,3 +316,15 @@ def test_health_reports_count_and_error(tmp_path):
     health = build_router(settings).health()
     assert health["count"] == 1 and "b.json" in health["error"] and health["loaded_at"]
     assert Router(lambda: stubbed(load_corpus(faq, BRAND)), BRAND, config=CONFIG).health()["error"] is None
+
+
+def test_warm_up_loads_the_embedder_before_the_first_message(corpus):
+    embedded = []
+    model = corpus.model
+    corpus.model = type("Embedding", (StubModel,), {"embed": lambda self, text: embedded.append(text)})(model.labels)
+    try:
+        Router(lambda: corpus, BRAND, config=CONFIG).warm_up()
+    finally:
+        corpus.model = model
+    assert len(embedded) == 1
+    Router(lambda: corpus, BRAND, config=CONFIG).warm_up()   # a model without an embedder: nothing to load

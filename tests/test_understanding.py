@@ -6,7 +6,9 @@ the last tests read messages with the shipped model (multilingual-e5-small from 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -296,3 +298,19 @@ def test_the_use_embedder_gives_unit_vectors_and_workers_share_its_table(tmp_pat
     assert np.allclose(again.encode(["提现一直不到账"])[0], vectors[0], atol=1e-6)
     with pytest.raises(ValueError):
         embedder_named("word2vec")
+
+
+def test_an_embedders_calibration_file_extends_the_shipped_one(tmp_path):
+    from bot.understanding import load_config
+
+    (tmp_path / "base.json").write_text(json.dumps({
+        "calibration": {"fast_threshold": 0.6, "temperature": 0.7}, "dialogue": {"yes": ["是"]},
+        "safety": {"scam": 0.3, "forbidden_demands": ["sms_code"]}}), encoding="utf-8")
+    (tmp_path / "other.json").write_text(json.dumps({
+        "extends": "base.json", "calibration": {"fast_threshold": 0.7}, "safety": {"scam": 0.2}}), encoding="utf-8")
+    config = load_config(str(tmp_path / "other.json"))
+    assert config["calibration"] == {"fast_threshold": 0.7, "temperature": 0.7}
+    assert config["safety"] == {"scam": 0.2, "forbidden_demands": ["sms_code"]}
+    assert config["dialogue"] == {"yes": ["是"]} and "extends" not in config
+    shipped = load_config(str(Path(__file__).resolve().parent.parent / "config" / "understanding-use.json"))
+    assert shipped["dialogue"] == load_config(str(Path(__file__).resolve().parent.parent / "config" / "understanding.json"))["dialogue"]

@@ -122,7 +122,7 @@ def test_numbers_that_are_not_contacts(registry, text):
 
 @pytest.mark.parametrize("written", [
     "KF1003", "kf1003", "KF 1003", "KF-1003", "ＫＦ１００３", "工号1003", "工号：1003", "工号是 KF1003", "客服1003号",
-    "1003号客服", "客服工号 1003",
+    "1003号客服", "客服工号 1003", "工号幺零零三", "一零零三号客服", "KF一零零三",
 ])
 def test_agent_number_forms(registry, written):
     assert [v["identifier"] for v in verdicts(f"{written} 是真的吗", registry)] == ["KF1003"]
@@ -130,7 +130,7 @@ def test_agent_number_forms(registry, written):
 
 @pytest.mark.parametrize("written", [
     "400-888-6688", "400 888 6688", "4008886688", "+86 400 888 6688", "86-4008886688", "0086 400-888-6688",
-    "４００－８８８－６６８８", "400\u200b888\u200b6688", "400.888.6688",
+    "４００－８８８－６６８８", "400\u200b888\u200b6688", "400.888.6688", "四零零 八八八 六六八八",
 ])
 def test_hotline_forms(registry, written):
     assert verdicts(f"{written} 是官方的吗", registry) == [

@@ -28,11 +28,23 @@ __all__ = ["IntentModel", "Params", "Reading", "Example", "ModelStore", "example
 
 @lru_cache(maxsize=4)
 def load_config(path: str | None = None) -> dict:
-    """BOT_UNDERSTANDING_FILE (config/understanding.json): calibration and policy thresholds."""
+    """BOT_UNDERSTANDING_FILE (config/understanding.json): calibration and policy thresholds.
+
+    A file that names another in "extends" (an embedder's own calibration, understanding-use.json)
+    gives only what differs: each of its sections is laid over the same section of the other, so
+    the dialogue words and the forbidden demands are written once."""
     from config.settings import Settings
 
     file = Path(path or Settings.from_env().BOT_UNDERSTANDING_FILE)
-    return json.loads(file.read_text(encoding="utf-8"))
+    data = json.loads(file.read_text(encoding="utf-8"))
+    base = data.pop("extends", None)
+    if not base:
+        return data
+    merged = dict(load_config(str(file.parent / base)))
+    for key, value in data.items():
+        below = merged.get(key)
+        merged[key] = {**below, **value} if isinstance(value, dict) and isinstance(below, dict) else value
+    return merged
 
 
 class Store:
