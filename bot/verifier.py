@@ -110,7 +110,8 @@ _FOREIGN = re.compile(r"\+(?!86)[1-9]\d{7,14}")
 _CODE_BEFORE = re.compile(r"(?:验证码|校验码|动态码|短信码|密码|code|otp|pin|订单号?|单号|卡号|尾号|编号|金额)\s*(?:是|为|:)?\s*$", re.I)
 
 # The identifier belongs to the user ("我的手机号…"), not to whoever contacted them.
-_OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|接到|被|接了|看到)[^,.!?;，。！？他她对]{0,6}"
+_OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|接到|被|接了|看到|加|添加|关注|搜|查到|联系|打了|打的|打过|拨|回拨|扫|找的|存的)"
+                  r"[^,.!?;，。！？他她对]{0,6}"
                   r"(?:手机号码?|手机|电话号码?|电话|号码|邮箱地址?|邮箱|微信号?|qq号?|账号)\s*(?:是|为|:)?\s*$", re.I)
 # Words that make a message with an identifier a question about who is behind it.
 _CUE = re.compile(r"官方|官网|客服|工作人员|人工|真的|真假|真实|是不是|是否|可信|靠谱|正规|骗|假的|假冒|冒充|仿冒|钓鱼"

@@ -102,6 +102,8 @@ def test_labelled_accuracy_floors(registry):
     ("“示例钱包客服中心”这个公众号是你们的吗", "示例钱包客服中心", "account_name", "not_official", "示例钱包"),
     ("有个叫示例钱包服务中心的公众号给我发消息，是真的吗", "示例钱包服务中心", "account_name", "not_official", "示例钱包"),
     ("公众号「示例钱包」是官方的吗", "示例钱包", "account_name", "official", None),
+    ("我加了微信 kefu_8888，他说是客服，是真的吗", "kefu_8888", "wechat_id", "not_official", None),  # added, not mine
+    ("我搜到的客服电话 4008886689 是真的吗", "4008886689", "phone", "not_official", "4008886688"),
 ])
 def test_canonical_verdicts(registry, text, identifier, kind, status, lookalike_of):
     assert verdicts(text, registry) == [
