@@ -177,6 +177,10 @@ def load_registry(path: str | Path, brand_path: str | Path) -> Registry:
     domains = _channels(data["domains"], "domain", str.lower)
     emails = _channels(data["emails"], "address", str.lower)
     wechat_ids = _channels(data["wechat_ids"], "id", str.lower)
+    for entry in data["wechat_ids"]:   # shown by the name users see in WeChat, with the id to search
+        if entry.get("name"):
+            value = entry["id"].lower()
+            wechat_ids[value] = Channel(value, entry["label"], f"{entry['name']}（{entry['id']}）")
     subdomains = {d["domain"] for d in data["domains"] if d.get("subdomains", True)}
 
     merged = []
@@ -211,7 +215,7 @@ def load_registry(path: str | Path, brand_path: str | Path) -> Registry:
         version=data["version"],
         source=str(path),
         merged_from_brand=tuple(merged),
-        account_names=MappingProxyType({e["name"]: Channel(e["name"], e["label"], f"{e['name']}（{e['id']}）")
+        account_names=MappingProxyType({e["name"]: Channel(e["name"], e["label"], wechat_ids[e["id"].lower()].display)
                                         for e in data["wechat_ids"] if e.get("name")}),
     )
 

@@ -190,6 +190,12 @@ def test_not_official_reply_lists_real_channels_and_what_to_do(verify_check):
     assert len(reply.encode("utf-8")) < 1500
 
 
+def test_a_fake_account_name_is_named_and_the_real_account_shown_by_its_name(verify_check):
+    reply = verify_check("有个叫“示例钱包服务中心”的公众号，是你们的吗").reply
+    assert "公众号「示例钱包服务中心」：不是示例钱包的官方公众号，是仿冒 公众号「示例钱包」" in reply
+    assert "官方公众号 示例钱包（demo_wallet_official）" in reply
+
+
 def test_revoked_reply_says_former_staff_and_the_date(verify_check, registry):
     reply = verify_check("KF0999还在职吗").reply
     assert "前员工" in reply and registry.agents[999].revoked_on in reply and "请勿" in reply
