@@ -177,10 +177,12 @@ def load_registry(path: str | Path, brand_path: str | Path) -> Registry:
     domains = _channels(data["domains"], "domain", str.lower)
     emails = _channels(data["emails"], "address", str.lower)
     wechat_ids = _channels(data["wechat_ids"], "id", str.lower)
+    account_names = {}
     for entry in data["wechat_ids"]:   # shown by the name users see in WeChat, with the id to search
         if entry.get("name"):
-            value = entry["id"].lower()
-            wechat_ids[value] = Channel(value, entry["label"], f"{entry['name']}（{entry['id']}）")
+            value, shown = entry["id"].lower(), f"{entry['name']}（{entry['id']}）"
+            wechat_ids[value] = Channel(value, entry["label"], shown)
+            account_names[entry["name"]] = Channel(entry["name"], entry["label"], shown)
     subdomains = {d["domain"] for d in data["domains"] if d.get("subdomains", True)}
 
     merged = []
@@ -215,8 +217,7 @@ def load_registry(path: str | Path, brand_path: str | Path) -> Registry:
         version=data["version"],
         source=str(path),
         merged_from_brand=tuple(merged),
-        account_names=MappingProxyType({e["name"]: Channel(e["name"], e["label"], wechat_ids[e["id"].lower()].display)
-                                        for e in data["wechat_ids"] if e.get("name")}),
+        account_names=MappingProxyType(account_names),
     )
 
 

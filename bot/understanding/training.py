@@ -135,14 +135,13 @@ def _read_rows(path: Path) -> dict[str, list[Row]]:
 
 def _logistic(x, y: np.ndarray, n_labels: int, clf, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """A fitted linear classifier as (coef n_labels×d, bias); an intent without examples never wins."""
-    coef = np.zeros((n_labels, x.shape[1]), dtype=np.float32)
-    bias = np.full(n_labels, -30.0, dtype=np.float32)
+    coef, bias = _untrained(n_labels, x.shape[1])
     classes = np.unique(y)
     if len(classes) < 2:          # a one-intent corpus: nothing to tell apart
         bias[classes] = 0.0
         return coef, bias
-    # One BLAS thread: these matrices are small, and on a busy 2-core machine OpenBLAS's threads
-    # spin against each other (the embedding fit took 6.5 s with two threads, 1.1 s with one).
+    # One BLAS thread unless told otherwise: these matrices are small, and on a busy 2-core machine
+    # OpenBLAS's threads spin against each other (the embedding fit took 6.5 s with two threads, 1.1 s with one).
     with threadpool_limits(limits=threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)   # a capped fit stops early on purpose
         clf.fit(x, y)
@@ -163,12 +162,10 @@ def _fit_fast(rows: list[Row], y: np.ndarray,
     used = np.flatnonzero(df >= MIN_DF).astype(np.int32)   # the hashed columns that occur: ~3x fewer weights
     # One-vs-rest: the intents' binary fits run on every core (threads; the SGD loop releases the GIL).
     x = x[:, used]
-    if len(np.unique(y)) * x.shape[0] > FULL_OVR_BUDGET:
+    if _large(y):
         coef, bias = _sampled_one_vs_rest(x, y, n_labels)
     else:
-        clf = SGDClassifier(loss="log_loss", alpha=FAST_ALPHA, max_iter=30, tol=1e-3, random_state=0,
-                            n_jobs=os.cpu_count())
-        coef, bias = _logistic(x, y, n_labels, clf)
+        coef, bias = _logistic(x, y, n_labels, _binary_sgd(n_jobs=os.cpu_count()))
     return featurizer, used, np.ascontiguousarray(coef.T, dtype=np.float32), bias
 
 
@@ -194,17 +191,30 @@ def _sampled_one_vs_rest(x, y: np.ndarray, n_labels: int) -> tuple[np.ndarray, n
         rng = np.random.default_rng(int(c))   # per intent: the same sample whatever the thread order
         sample = rng.choice(rest, size=min(OTHER_ROWS, len(rest)), replace=False) if len(rest) else rest
         picked = np.concatenate([chosen, sample])
-        clf = SGDClassifier(loss="log_loss", alpha=FAST_ALPHA, max_iter=30, tol=1e-3, random_state=0)
-        clf.fit(x[picked], (y[picked] == c).astype(np.int8))
+        clf = _binary_sgd().fit(x[picked], (y[picked] == c).astype(np.int8))
         return c, clf.coef_[0], float(clf.intercept_[0])
 
-    coef = np.zeros((n_labels, x.shape[1]), dtype=np.float32)
-    bias = np.full(n_labels, -30.0, dtype=np.float32)
+    coef, bias = _untrained(n_labels, x.shape[1])
     with threadpool_limits(limits=1):
         fitted = Parallel(n_jobs=os.cpu_count(), prefer="threads")(delayed(fit_one)(i, c) for i, c in enumerate(classes))
     for c, weights, intercept in fitted:
         coef[c], bias[c] = weights, intercept
     return coef, bias
+
+
+def _large(y: np.ndarray) -> bool:
+    """A corpus whose intents × rows is past FULL_OVR_BUDGET."""
+    return len(np.unique(y)) * len(y) > FULL_OVR_BUDGET
+
+
+def _binary_sgd(**options) -> SGDClassifier:
+    """The fast classifier's SGD (log loss; one-vs-rest when given several intents)."""
+    return SGDClassifier(loss="log_loss", alpha=FAST_ALPHA, max_iter=30, tol=1e-3, random_state=0, **options)
+
+
+def _untrained(n_labels: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Zero weights and a bias so low that an intent no fit reaches never wins."""
+    return np.zeros((n_labels, width), dtype=np.float32), np.full(n_labels, -30.0, dtype=np.float32)
 
 
 def _cosine_of_means(x, y: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -220,7 +230,7 @@ def _cosine_of_means(x, y: np.ndarray, classes: np.ndarray) -> np.ndarray:
 
 
 def _fit_embed(vectors: np.ndarray, y: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
-    if len(np.unique(y)) * len(y) <= FULL_OVR_BUDGET:
+    if not _large(y):
         return _logistic(vectors, y, n_labels, LogisticRegression(C=EMBED_C, max_iter=1000))
     # A large corpus: L-BFGS to convergence over 1,000 intents takes most of a minute. Its matrices
     # are big enough for BLAS threads to help, and LARGE_EMBED_ITERATIONS steps get most of the way
