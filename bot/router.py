@@ -105,6 +105,9 @@ class Router:
         self.yes = frozenset(normalize(w) for w in dialogue.get("yes", ("是", "好")))
         self.correction_markers = tuple(sorted((normalize(m) for m in dialogue.get("correction_markers", ())),
                                                key=len, reverse=True))
+        #: A correction marker opens its clause, after at most this many characters ("嗯，" "其实").
+        self.marker_lead = int(dialogue.get("correction_marker_lead", 2))
+        self.not_corrections = tuple(normalize(w) for w in dialogue.get("not_corrections", ()))
         negators, affirmers = (_alternation(dialogue.get(k, ())) for k in ("negators", "affirmers"))
         # "不是X，是Y" / "我不是要X是要Y" (normalised, so the comma is gone); "是不是" is a question, not a negation
         self.negation = re.compile(f"(?<!是)(?:{negators})(?P<no>.{{1,20}}?)(?:{affirmers})(?P<yes>.{{2,}})") \
@@ -210,6 +213,10 @@ class Router:
         """The reading, and the part of the message it is of when the user corrected themselves."""
         model = corpus.model
         corrected, rejected = self._after_correction(corpus, text, conversation)
+        if corrected is not None:
+            whole = _served(model.predict(text), corpus)
+            if corpus.route_of(whole.top) == "scam_alert":
+                corrected = rejected = None   # a correction never talks the bot out of a scam it read
         reading = _served(model.predict(corrected or text), corpus)
         if corrected is None and self._is_follow_up(text, reading, conversation, now, corpus):
             return _with_prior(reading, conversation.topic, self.follow_up_weight, corpus.route_of), None
@@ -227,15 +234,28 @@ class Router:
         if across:
             no, yes = across
             return yes, corpus.model.predict(no, embed=False).top
-        folded = normalize(text)
-        ends = [folded.rfind(m) + len(m) for m in self.correction_markers if m in folded]
-        if ends:
-            rest = folded[max(ends):]
+        rest = self._after_marker(text)
+        if rest is not None:
             return (rest if len(rest) >= 2 else None), conversation.topic
+        folded = normalize(text)
         found = self.negation.search(folded) if self.negation else None
         if found:
             return found.group("yes"), corpus.model.predict(found.group("no"), embed=False).top
         return None, None
+
+    def _after_marker(self, text: str) -> str | None:
+        """What follows the last correction marker that opens a clause ("嗯，不是这个，我问的是Y" → Y);
+        None without one. A marker inside a clause is a word of the story, not a correction
+        ("听着不对劲", "收款人不对"), and so is a longer word it begins (`not_corrections`)."""
+        parts = clauses(text)
+        for i in range(len(parts) - 1, -1, -1):
+            part = parts[i]
+            for marker in self.correction_markers:
+                at = part.find(marker, 0, self.marker_lead + len(marker))
+                if at < 0 or part.startswith(self.not_corrections, at):
+                    continue
+                return part[at + len(marker):] + "".join(parts[i + 1:])
+        return None
 
     def _negated_clauses(self, text: str) -> tuple[str, str] | None:
         """(X, Y) of "不是X，(是)Y" written as clauses; None when no clause rules a topic out.

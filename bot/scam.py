@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping
 
+from bot.normalize import to_simplified
 from bot.verifier import normalize_text
 
 THRESHOLD = 1.0
@@ -37,7 +38,7 @@ _DEMAND_CAP = 1.2
 
 # Verbs of handing something over to someone else (not of using it yourself).
 _GIVE = r"(?:提供|告诉|发给|发送给|发过去|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|读给|读一遍|读出|读一下|核对|回复|give|send|tell|share|provide)"
-_SECRET_CODE = r"(?:验证码|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b|yzm)"
+_SECRET_CODE = r"(?:验证码|验正码|验症码|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b|yzm)"
 _PASSWORD = r"(?:(?:支付|登录|交易|银行卡|取款|账户|账号)?密码|password|\bpin\b|cvv|cvn|安全码|背面(?:的)?(?:三位|3位))"
 _SEED = r"(?:助记词|私钥|密钥|keystore|恢复短语|钱包备份|(?:12|24|十二|二十四)个(?:单词|英文单词|词))"
 _SEED_VERBS = r"(?:提供|告诉|发|给|报|念|截图|导入|输入|填|复制|粘贴|同步|验证|上传|登录)"
@@ -101,7 +102,7 @@ SIGNALS: tuple[Signal, ...] = (
     _s("upgrade_or_sync", "demand", 0.5, r"升级钱包|钱包(?:要|需要|需|必须)?升级|同步节点|节点同步|节点验证|钱包验证|钱包认证",
        "官方不会让你“升级钱包”“同步节点”来交出助记词。"),
     _s("screen_or_remote", "demand", 0.6,
-       r"屏幕共享|共享屏幕|开共享|屏幕.{0,6}(?:给他|给她|给对方|给你)看|录屏|腾讯会议|会议号|会议室|向日葵|zoom|teamviewer|todesk|anydesk|远程协助|远程控制|远程操作|远程帮",
+       r"(?:屏幕|萤幕|荧幕)(?:共享|分享)|(?:共享|分享)(?:屏幕|萤幕|荧幕)|开共享|视讯会议|屏幕.{0,6}(?:给他|给她|给对方|给你)看|录屏|腾讯会议|会议号|会议室|向日葵|zoom|teamviewer|todesk|anydesk|远程协助|远程控制|远程操作|远程帮",
        "不要共享屏幕、不要装会议或远程软件，对方能看到验证码、操控你的手机。"),
     _s("pay_first", "demand", 0.8,
        r"(?:退款|理赔|赔偿|补偿|赔付|返现|退费|退还|中奖|奖金|领取|解冻|提现|放款|贷款|空投|红包|修复|加急|通道).{0,15}"
@@ -115,7 +116,7 @@ SIGNALS: tuple[Signal, ...] = (
        r"|修复征信|征信修复|征信.{0,8}修复|逾期.{0,10}还款到",
        "“注销校园贷/学生账户”“修复征信”是常见骗局，征信问题只找人民银行征信中心。"),
     _s("cancel_membership", "demand", 0.5,
-       r"(?:取消|关闭).{0,12}(?:会员|扣费|扣钱|续费)|误开|(?:会员|扣费|扣钱|自动续费|贷款服务|百万保障).{0,12}(?:关闭|取消)",
+       r"(?:取消|关闭).{0,12}(?:会员|扣费|扣钱|续费|百万保障)|误开|(?:会员|扣费|扣钱|自动续费|贷款服务|百万保障).{0,12}(?:关闭|取消)",
        "取消会员或扣费不需要转账、也不需要验证码。"),
     _s("lower_limit", "demand", 0.6, r"(?:降低|调低|下调|关闭).{0,4}(?:额度|利率|费率|百万保障)",
        "调整额度或利率不需要转账。"),
@@ -135,7 +136,11 @@ SIGNALS: tuple[Signal, ...] = (
     _s("secret_given", "demand", 0.7,
        rf"(?:输了|输入了|填了|填写了|给了|告诉了|说了|念了|发给了|发了|报了|提交了|登录了|(?:上面|里面|网页|页面|网站|链接)[^,.!?;。！？]{{0,4}}改了)"
        rf"{_NEAR}(?:{_PASSWORD}|{_SECRET_CODE}|卡号|银行卡|助记词|私钥)"
-       r"|(?:already|just)\s+(?:entered|typed|gave|sent|shared|submitted|changed)[^.!?]{0,24}(?:password|code|pin|card|seed|key)",
+       rf"|把{_NEAR}(?:{_PASSWORD}|{_SECRET_CODE}|卡号|助记词|私钥){_NEAR}(?:输|填|告诉|给|报|发|念|说|讲|打|畀|俾)[^,.!?;。！？]{{0,6}}[了咗]"
+       rf"|(?:畀咗|俾咗|讲咗|报咗|输咗|填咗|话咗){_NEAR}(?:{_PASSWORD}|{_SECRET_CODE}|卡号|助记词|私钥)"
+       r"|(?:点了|点开|点进|打开了|clicked|opened|tapped).{0,64}(?:登录了|登陆了|登进去|登上去)"
+       r"|(?:already|just)\s+(?:entered|typed|gave|sent|shared|submitted|changed)[^.!?]{0,24}(?:password|code|pin|card|seed|key)"
+       r"|\bi\s+(?:logged|signed)\s+in\b",
        "已经在陌生页面输过密码或验证码：马上改密码，并拨热线冻结账户。"),
     _s("install_app", "demand", 0.5, r"下载.{0,10}(?:app|软件|应用|客户端)|安装.{0,6}(?:app|软件|应用)|(?:app|软件).{0,6}(?:下载|安装)",
        "不要安装对方发来的App。"),
@@ -182,7 +187,7 @@ class ScamResult:
 @lru_cache(maxsize=4096)
 def detect(text: str) -> ScamResult:
     """Score a message; `is_scam` when someone is pushing the user toward money or secrets."""
-    text = normalize_text(text)
+    text = to_simplified(normalize_text(text))
     if not text.strip():
         return ScamResult(False, 0.0)
     matched = [s for s in SIGNALS if s.pattern.search(text)]

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Mapping
 
 from rapidfuzz.distance import OSA
 
@@ -48,6 +49,8 @@ _D = "0-9a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u052f"
 _TLD = "(?:xn--[a-z0-9-]{2,59}|[a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u052f]{2,24})"
 _HOST = rf"(?:[{_D}][{_D}-]{{0,62}}\.)+{_TLD}"
 _IDEOGRAPHIC_DOT = re.compile(rf"(?<=[{_D}])\u3002(?=[{_D}])", re.I)
+#: A dot read out between the labels of a domain ("wallet点example点com", "wallet dot example dot com").
+_SPOKEN_DOT = re.compile(r"(?<=[a-z])(?:点|\s+dot\s+)(?=[a-z])", re.I)
 _HOST_RE = re.compile(_HOST, re.I)
 _IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
 _FILE_EXTENSIONS = frozenset(
@@ -92,6 +95,8 @@ _ACCOUNT_NAME = (
     re.compile(rf"(?:叫做?|名叫)([\u4e00-\u9fff0-9a-z]{{2,16}}?)的{_ACCOUNT_WORD}"),
     re.compile(rf"{_ACCOUNT_WORD}\s*(?:叫做?|名叫)?\s*(?![里上中的在怎])([\u4e00-\u9fff0-9a-z]{{2,16}}?)\s*"
                r"(?=是你们|是不是|是官方|是真的|是假的|靠谱|可信|能信|可靠|正规)"),
+    # set off by spaces, as names are typed when copied: "公众号 示例钱包服务中心 领补贴"
+    re.compile(rf"{_ACCOUNT_WORD}\s+([\u4e00-\u9fff]{{2,16}})(?=\s)"),
 )
 # A handle typed bare ("demo_wallet_0fficial 是你们的吗"): letters with an underscore or a digit in it.
 _BARE_HANDLE = re.compile(r"(?<![a-z0-9_.@/-])([a-z](?=[a-z0-9_-]*[_0-9-])[a-z0-9_-]{5,29})(?![a-z0-9_@.-])", re.I)
@@ -99,7 +104,7 @@ _PHONE_RUN = re.compile(r"(?<![0-9a-z_+.])(\+?\(?\d(?:[ \t\u3000()-]{0,2}\d|\.\d
 _MONEY_AFTER = re.compile(r"\s*(?:元|块|万|千|百|%|rmb|usdt|人民币|美元|个|笔|次|天|年|月|分钟|秒)", re.I)
 _PHONE_CLASSES = (
     re.compile(r"1[3-9]\d{9}"),          # mobile
-    re.compile(r"[48]00\d{7}"),           # 400 / 800 service numbers
+    re.compile(r"[48]00\d{6,8}"),         # 400 / 800 service numbers (a digit short or over: a lookalike)
     re.compile(r"0[1-9]\d{8,10}"),        # landline with area code
     re.compile(r"9[56]\d{3,4}|95\d{6}"),  # 95xxx(x) / 96xxx(x) short numbers
     re.compile(r"106\d{5,17}"),           # 106… SMS sender ports
@@ -116,7 +121,7 @@ _OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|�
 # Words that make a message with an identifier a question about who is behind it.
 _CUE = re.compile(r"官方|官网|客服|工作人员|人工|真的|真假|真实|是不是|是否|可信|靠谱|正规|骗|假的|假冒|冒充|仿冒|钓鱼"
                   r"|自称|说是|核实|核对|确认|查一下|查查|帮我查|安全吗|能信|可靠|有效|在职|你们|贵司|公司|来电|打来"
-                  r"|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guan ?fang|shi ?bu ?shi|zhen ?de|ke ?kao|ni ?men|ke ?fu|zhen ?jia|pian ?zi|official|legit|real|fake|scam")
+                  r"|你门|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guan ?fang|shi ?bu ?shi|zhen ?de|ke ?kao|ni ?men|ke ?fu|zhen ?jia|pian ?zi|official|legit|real|fake|scam")
 # A question, however worded ("上面的表格能填吗", "关注哪个", "can I open it?"), and the identifiers
 # it is about whatever it asks: links and accounts (a phone number in a question may be the user's
 # business: "给13800138000转账怎么操作"). A URL is scanned as its domain.
@@ -140,7 +145,7 @@ _GENERIC_WORDS = frozenset("www official offical kefu service services support h
 
 
 def normalize_text(text: str) -> str:
-    """Full-width to half-width (NFKC), invisible and control characters out, 。 between letters to '.'."""
+    """Full-width to half-width (NFKC), invisible and control characters out, 。 or a spoken 点/dot between letters to '.'."""
     if not isinstance(text, str):
         return ""
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])[:MAX_CHARS]
@@ -148,7 +153,7 @@ def normalize_text(text: str) -> str:
     text = _CONTROL.sub(" ", text)
     text = _SPOKEN_DIGITS.sub(lambda m: re.sub(r"[ \u3000-]", "", m.group()).translate(_DIGIT_OF), text)
     text = _SPOKEN_AGENT.sub(lambda m: m.group().translate(_DIGIT_OF), text)
-    return _IDEOGRAPHIC_DOT.sub(".", text)
+    return _SPOKEN_DOT.sub(".", _IDEOGRAPHIC_DOT.sub(".", text))
 
 
 @dataclass(frozen=True)
@@ -456,6 +461,14 @@ def _judge_email(ident: Identifier, registry: Registry) -> Verdict:
     return Verdict(address, "email", "not_official", imitated)
 
 
+def _imitated_account(ident: Identifier, names: Mapping[str, Channel]) -> str | None:
+    """The official name this one contains or nearly spells (traditional characters read as
+    simplified: 示例錢包服務中心)."""
+    name = to_simplified(ident.value)
+    return next((official for official in names
+                 if official in name or OSA.normalized_similarity(official, name) >= 0.6), None)
+
+
 def _judge_by_table(ident: Identifier, table, fuzzy) -> Verdict:
     channel = table.get(ident.value)
     if channel is not None:
@@ -474,8 +487,7 @@ def judge(ident: Identifier, registry: Registry) -> Verdict:
     if ident.kind == "email":
         return _judge_email(ident, registry)
     if ident.kind == "account_name":   # a name that contains or nearly spells ours imitates it
-        return _judge_by_table(ident, registry.account_names, lambda i, t: next(
-            (c.value for c in t.values() if c.value in i.value or OSA.normalized_similarity(c.value, i.value) >= 0.6), None))
+        return _judge_by_table(ident, registry.account_names, _imitated_account)
     if ident.kind == "wechat_id":
         return _judge_by_table(ident, registry.wechat_ids, lambda i, t: _imitated(i, list(t.values())))
     if ident.kind == "telegram":   # a handle made to look like the official account is a lookalike too

@@ -36,6 +36,9 @@ READINGS = {
     "多久到账": {"withdraw_time": 0.9}, "另外账户冻结了怎么办": {"account_frozen": 0.9},
     "手续费": {"withdraw_fee": 0.9},
     "限额": {"withdraw_limit": 0.9},
+    "他说我账户异常听着不对劲，账户冻结了": {"account_frozen": 0.9},
+    "不对劲，账户冻结了": {"account_frozen": 0.9},
+    "对方让我转钱到安全账户，不是这个，我问的是手续费": {"scam": 0.9},
 }
 
 
@@ -237,6 +240,31 @@ def test_a_correction_goes_to_what_follows_it(router):
     _, state = router.route("账户冻结了", now=NOW)
     decision, _ = router.route("不是这个，我问的是手续费", state, now=NOW + 5)
     assert decision.faq_id == "withdraw_fee"
+
+
+@pytest.mark.parametrize("text, faq_id", [
+    ("不对，我问的是手续费", "withdraw_fee"),                       # a marker that opens its clause
+    ("嗯不对，手续费", "withdraw_fee"),                              # after a short filler
+    ("他说我账户异常听着不对劲，账户冻结了", "account_frozen"),     # inside a clause: words of the story
+    ("不对劲，账户冻结了", "account_frozen"),                        # a longer word the marker begins
+])
+def test_only_a_marker_that_opens_a_clause_is_a_correction(corpus, text, faq_id):
+    dialogue = {**CONFIG["dialogue"], "correction_markers": ["不对", "我问的是"], "not_corrections": ["不对劲"]}
+    router = Router(lambda: corpus, BRAND, config={**CONFIG, "dialogue": dialogue})
+    _, state = router.route("账户冻结了", now=NOW)
+    decision, _ = router.route(text, state, now=NOW + 5)
+    assert decision.faq_id == faq_id
+
+
+def test_a_correction_never_talks_the_bot_out_of_a_scam(tmp_path):
+    intents = intents_file()
+    intents["intents"].append({"id": "scam", "route": "scam_alert", "examples": ["对方让我转钱到安全账户"]})
+    faq = write_corpus(tmp_path, {"a.json": {"entries": [entry("withdraw_fee", ["手续费"], question="提现收手续费吗？")]},
+                                  "intents.json": intents})
+    corpus = stubbed(load_corpus(faq, BRAND, strict=True))
+    router = Router(lambda: corpus, BRAND, config=CONFIG)
+    reading = router.read("对方让我转钱到安全账户，不是这个，我问的是手续费")
+    assert reading.top == "scam"
 
 
 @pytest.mark.parametrize("text, faq_id", [

@@ -143,6 +143,9 @@ def test_a_link_that_asks_for_a_secret_is_phishing(scam_check, text):
     "support@wallet-examp1e.com 发的链接 http://secure-wallet-examp1e.com/reset 我点了，还在上面改了密码",
     "I already entered my password on https://wallet-example.com/verify, what now",
     "给工号KF1006的那个客服说了验证码，钱没了",
+    "我点了短信里那个链接，还把密码输进去了，网址是 wa11et.example.com",       # 把 + secret + verb + 了
+    "clicked the link in an email from support@wallet-example.com, 登录了一下, is my account safe?",
+    "已經把驗證碼畀咗 KF1006 個假客服",                                        # Cantonese, traditional
 ])
 def test_a_secret_already_given_to_a_contact_not_ours_is_a_victim(scam_check, text):
     decision = scam_check(text)
@@ -155,3 +158,14 @@ def test_a_secret_already_given_to_a_contact_not_ours_is_a_victim(scam_check, te
                                   "改支付密码的时候输入验证码提示错误"])
 def test_changing_ones_own_password_is_not_a_secret_given_away(scam_check, text):
     assert scam_check(text) is None
+
+
+@pytest.mark.parametrize("text", ["客服让我把验证码念给他", "他叫我把密码发过去，我还没发",
+                                  "收到邮件说我的账户在境外登录了"])
+def test_being_asked_for_a_secret_is_not_having_given_it(text):
+    assert scam.SECRET_GIVEN not in scam.detect(text).signals
+
+
+def test_traditional_characters_read_as_simplified_for_the_signals():
+    assert scam.detect("對方叫我開視訊會議分享螢幕").signals == scam.detect("对方叫我开视讯会议分享屏幕").signals
+    assert "cancel_membership" in scam.detect("佢叫我取消百萬保障").signals

@@ -104,6 +104,11 @@ def test_labelled_accuracy_floors(registry):
     ("公众号「示例钱包」是官方的吗", "示例钱包", "account_name", "official", None),
     ("我加了微信 kefu_8888，他说是客服，是真的吗", "kefu_8888", "wechat_id", "not_official", None),  # added, not mine
     ("我搜到的客服电话 4008886689 是真的吗", "4008886689", "phone", "not_official", "4008886688"),
+    ("400-888-668是你门的电话吗", "400888668", "phone", "not_official", "4008886688"),   # a digit short; 门 for 们
+    ("那个wallet点example点com是不是你们官网", "wallet.example.com", "domain", "official", None),   # dots read out
+    ("wallet dot example dot com 是官网吗", "wallet.example.com", "domain", "official", None),
+    ("公众号 示例钱包服务中心 领补贴 要填手机号 是真的吗", "示例钱包服务中心", "account_name", "not_official", "示例钱包"),
+    ("公眾號「示例錢包服務中心」是你們開的嗎", "示例錢包服務中心", "account_name", "not_official", "示例钱包"),
 ])
 def test_canonical_verdicts(registry, text, identifier, kind, status, lookalike_of):
     assert verdicts(text, registry) == [
