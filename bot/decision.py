@@ -82,4 +82,6 @@ class Conversation:
     offered_at: float = 0.0
     #: When the bot last sent a scam alert: a screenshot soon after is evidence for the priority agent.
     alerted_at: float = 0.0
+    #: When the user last checked a contact that is official: a demand soon after borrows that contact.
+    checked_official_at: float = 0.0
     extra: dict = field(default_factory=dict)

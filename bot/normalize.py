@@ -68,11 +68,30 @@ def to_simplified(text: str) -> str:
     return _T2S.convert(text) if any(map(_traditional, text)) else text
 
 
+# A pinyin syllable typed with its tone as a digit ("zhu4 xiao1", "shou4xu4fei4"); KF1002 or trc20 are not.
+_TONE_NUMBER = re.compile(r"(?<![a-z])([a-zv]{1,6})[1-5](?![0-9])", re.I)
+_MARKED_LATIN = re.compile("[\u00c0-\u024f]+")
+
+
+def untoned(text: str) -> str:
+    """Pinyin without its tones: tone marks off Latin letters (zhù xiāo → zhu xiao) and tone
+    digits after a syllable (zhu4 xiao1 → zhu xiao); everything else as it is."""
+    text = _MARKED_LATIN.sub(
+        lambda m: "".join(c for c in unicodedata.normalize("NFKD", m.group()) if not unicodedata.combining(c)), text)
+    while True:   # to a fixed point: a digit dropped can join two runs into a syllable ("e1r2" → "er2" → "er")
+        done = _TONE_NUMBER.sub(lambda m: m.group(1) if m.group(1).lower() in SYLLABLES else m.group(), text)
+        if done == text:
+            return done
+        text = done
+
+
 @lru_cache(maxsize=8192)
 def normalize(text: str) -> str:
-    """Half-width, simplified, lower-case text with only letters and digits left."""
+    """Half-width, simplified, lower-case text with only letters and digits left (pinyin untoned)."""
     text = unicodedata.normalize("NFKC", text or "")
-    return _NOT_WORD.sub("", to_simplified(text).lower())
+    # untoned before the spaces go ("shou4 xu4 fei4 zen3 me suan4") and after (punctuation gone, so that
+    # normalising twice changes nothing)
+    return untoned(_NOT_WORD.sub("", untoned(to_simplified(text).lower())))
 
 
 def clauses(text: str) -> list[str]:

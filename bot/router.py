@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from bot import sensitive
+from bot import scam, sensitive
 from bot.decision import Candidate, Conversation, RouteDecision
 from bot.faq import Corpus, CorpusError, corpus_source, read_brand, render
 from bot.normalize import clauses, normalize
@@ -58,6 +58,7 @@ REPLIES = {
                 "注册和绑卡、换绑手机、验证码、密码与安全设置、识别假客服、客服电话和工作时间等。\n"
                 "请换个说法再描述一下，或回复 1 转人工客服。",
     "offer_other": "不是这个？换个说法或回复「人工」。",
+    "still_stuck": "照上面做了还是不行的话，回复「人工」为您转接人工客服，也可以拨打热线 {hotline}。",
     "offer_second": "您还问到「{question}」，回复「是」我接着解答。",
     "clarify_head": "您是想问：",
     "clarify_tail": "回复数字即可",
@@ -119,6 +120,8 @@ class Router:
         self.affirmer = re.compile(f"(?:{affirmers})") if affirmers else None
         self.choice_ttl = float(dialogue.get("choice_ttl", 300))
         self.topic_ttl = float(dialogue.get("topic_ttl", 300))
+        #: How long after a scam alert a contact the user checks is read as part of that scam.
+        self.alert_context = float(dialogue.get("alert_context_ttl", 900))
         self.follow_up_chars = int(dialogue.get("follow_up_max_chars", 12))
         self.follow_up_weight = float(dialogue.get("follow_up_weight", 0.5))
         self.fallbacks_before_handoff = int(dialogue.get("fallbacks_before_handoff", 2))
@@ -203,10 +206,33 @@ class Router:
         for check in self.prechecks:
             decision = check(text, reading)
             if decision is not None:
-                return decision
+                return self._after_alert(decision, conversation, now)
         if reading is None:   # nothing but punctuation or blanks: ask what they need
             return RouteDecision("fallback", self._say("empty"))
-        return self._respond(corpus, corrected or text, reading, conversation)
+        return self._again(self._respond(corpus, corrected or text, reading, conversation), conversation, now)
+
+    def _after_alert(self, decision: RouteDecision, conversation: Conversation, now: float) -> RouteDecision:
+        """A scam and a real contact told apart by a few messages are still one scam: a contact checked
+        soon after an alert ("他说他工号KF1002"), or an alert soon after a contact checked came out
+        official. That the contact is real is no comfort: staff never make the demand."""
+        def soon(at: float) -> bool:
+            return bool(at) and now - at <= self.alert_context
+
+        if decision.route == "verify" and soon(conversation.alerted_at) and _names_official(decision):
+            return replace(decision, route="scam_alert", reply=f"⚠️ {scam.EVEN_IF_REAL}\n\n{decision.reply}",
+                           priority=True)
+        if (decision.route == "scam_alert" and soon(conversation.checked_official_at)
+                and scam.EVEN_IF_REAL not in decision.reply):
+            return replace(decision, reply=f"{decision.reply}\n\n⚠️ {scam.EVEN_IF_REAL}")
+        return decision
+
+    def _again(self, decision: RouteDecision, conversation: Conversation, now: float) -> RouteDecision:
+        """The answer just given, asked for again ("还是不行", "那要多久"): the same answer, and a way on."""
+        repeated = (decision.route == "faq" and decision.faq_id == conversation.topic
+                    and now - conversation.topic_at <= self.topic_ttl)
+        if not repeated or "「人工」" in decision.reply:
+            return decision
+        return replace(decision, reply=f"{decision.reply}\n\n{self._say('still_stuck')}")
 
     def _reading(self, corpus: Corpus, text: str, conversation: Conversation,
                  now: float) -> tuple[Reading, str | None]:
@@ -408,7 +434,13 @@ class Router:
             state.update(topic=decision.faq_id, topic_at=now)
         elif decision.route == "scam_alert":
             state.update(alerted_at=now)
+        elif decision.route == "verify" and _names_official(decision):
+            state.update(checked_official_at=now)
         return replace(conversation, **state)
+
+
+def _names_official(decision: RouteDecision) -> bool:
+    return any(v.get("status") == "official" for v in decision.verdicts)
 
 
 def _with_prior(reading: Reading, topic: str, weight: float, route_of) -> Reading:

@@ -41,7 +41,7 @@ _GIVE = r"(?:提供|告诉|发给|发送给|发过去|报给|报一下|念给|�
 _SECRET_CODE = r"(?:验证码|验正码|验症码|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b|yzm)"
 _PASSWORD = r"(?:(?:支付|登录|交易|银行卡|取款|账户|账号)?密码|password|\bpin\b|cvv|cvn|安全码|背面(?:的)?(?:三位|3位))"
 _SEED = r"(?:助记词|私钥|密钥|keystore|恢复短语|钱包备份|(?:12|24|十二|二十四)个(?:单词|英文单词|词))"
-_SEED_VERBS = r"(?:提供|告诉|发|给|报|念|截图|导入|输入|填|复制|粘贴|同步|验证|上传|登录)"
+_SEED_VERBS = r"(?:提供|告诉|发|给|报|念|截图|导入|输入|填|复制|粘贴|同步|验证|上传|登录|enter|type|submit|import|paste|send|share)"
 _NEAR = "[^,.!?;。！？]{0,8}"  # within one clause
 # The same demands typed in pinyin ("rang wo ba yan zheng ma fa gei ta"): syllables are longer than
 # characters, so they may stand further apart.
@@ -49,6 +49,9 @@ _GIVE_PINYIN = r"(?:fa ?gei|gao ?su|ti ?gong|bao ?gei|nian ?gei|du ?gei|he ?dui|
 _SECRET_PINYIN = r"(?:yan ?zheng ?ma|mi ?ma|zhu ?ji ?ci|si ?yao)"
 # What a phishing page asks to be typed in.
 _PAGE_SECRET = rf"(?:{_PASSWORD}|{_SECRET_CODE}|卡号|银行卡|身份证)"
+#: A link or a bare web address ("wallet-example.top 让我输卡号").
+_WEB_ADDRESS = (r"(?:https?://|www\.|(?<![a-z0-9@.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*"
+                r"\.(?:com|cn|net|org|top|xyz|vip|cc|app|io|info|shop|site|online|co|me|tk|club)(?![a-z0-9-]))")
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,8 @@ SIGNALS: tuple[Signal, ...] = (
        r"|(?:qq|微信|wx|vx).{0,10}(?:链接|网址|二维码)|(?:他|她|对方|他们)(?:的|给的|发的)(?:网站|网址|网页|链接|页面)",
        "不要点陌生人发来的链接，更不要在里面登录或输入任何信息。"),
     _s("link_secret", "demand", 0.7,
-       rf"(?:https?://|www\.)\S+[^。！？!?]{{0,16}}(?:输入|填写|填入|填|提交|登录){_NEAR}{_PAGE_SECRET}"
-       rf"|(?:输入|填写|填入|填|提交){_NEAR}{_PAGE_SECRET}[^。！？!?]{{0,16}}(?:https?://|www\.)",
+       rf"{_WEB_ADDRESS}\S*[^。！？!?]{{0,16}}(?:输入|填写|填入|填|提交|登录|输){_NEAR}{_PAGE_SECRET}"
+       rf"|(?:输入|填写|填入|填|提交){_NEAR}{_PAGE_SECRET}[^。！？!?]{{0,16}}{_WEB_ADDRESS}",
        "正规通知不会让你打开链接填密码、验证码或卡号，这是钓鱼网站。"),
     _s("secret_given", "demand", 0.7,
        rf"(?:输了|输入了|填了|填写了|给了|告诉了|说了|念了|发给了|发了|报了|提交了|登录了|(?:上面|里面|网页|页面|网站|链接)[^,.!?;。！？]{{0,4}}改了)"

@@ -186,7 +186,8 @@ class Storage:
             return Conversation()
         data = json.loads(raw)
         data["pending_choices"] = tuple(data.get("pending_choices", ()))
-        return Conversation(**data)
+        # a field a newer release stored is left out, so that a rolling deploy can read it back
+        return Conversation(**{name: value for name, value in data.items() if name in _CONVERSATION_FIELDS})
 
     @staticmethod
     def _conversation_json(conversation: Conversation) -> str:

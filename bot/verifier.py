@@ -50,7 +50,11 @@ _TLD = "(?:xn--[a-z0-9-]{2,59}|[a-z\u00c0-\u024f\u0370-\u03ff\u0400-\u052f]{2,24
 _HOST = rf"(?:[{_D}][{_D}-]{{0,62}}\.)+{_TLD}"
 _IDEOGRAPHIC_DOT = re.compile(rf"(?<=[{_D}])\u3002(?=[{_D}])", re.I)
 #: A dot read out between the labels of a domain ("wallet点example点com", "wallet dot example dot com").
-_SPOKEN_DOT = re.compile(r"(?<=[a-z])(?:点|\s+dot\s+)(?=[a-z])", re.I)
+_SPOKEN_DOT = re.compile(r"(?<=[a-z])(?:\s*点\s*|\s+dot\s+)(?=[a-z])", re.I)
+#: An @ read out in an address ("support 艾特 wallet 点 example 点 com").
+_SPOKEN_AT = re.compile(r"(?<=[a-z0-9])\s*(?:艾特|圈a)\s*(?=[a-z0-9])", re.I)
+#: An agent number's KF typed letter by letter ("K F 幺零零五").
+_SPACED_KF = re.compile(r"(?<![a-z])k\s+f(?=[\s-]*[0-9零〇幺一二三四五六七八九])", re.I)
 _HOST_RE = re.compile(_HOST, re.I)
 _IPV4 = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}")
 _FILE_EXTENSIONS = frozenset(
@@ -98,6 +102,12 @@ _ACCOUNT_NAME = (
     # set off by spaces, as names are typed when copied: "公众号 示例钱包服务中心 领补贴"
     re.compile(rf"{_ACCOUNT_WORD}\s+([\u4e00-\u9fff]{{2,16}})(?=\s)"),
 )
+# A message about official accounts, and how a name copying an official one ends: where it is set
+# apart, or where the sentence about it goes on ("…是你们的吗", "…这个公众号").
+_ACCOUNT_CONTEXT = re.compile(rf"{_ACCOUNT_WORD}|gong ?zhong ?hao|号叫|个号|这个号|那个号|两个号|几个号", re.I)
+_NAME_LEAD = r"(?:(?<=叫)|(?<=叫做)|(?<=名叫)|(?<=关注了)|(?<=搜到)|(?<=号)|(?<=和)|(?<=与)|(?<![^\s\"'「“『《【]))"
+_NAME_TAIL = (r"([\u4e00-\u9fff]{0,6}?)(?<!的)(?=[\s,.!?;:、，。！？；：\"'」”』》)]|$|这个|那个|的?公众号|的?服务号"
+              r"|是你们|是不是|是官方|是真的|靠谱|可信|和|与|天天|一直)")
 # A handle typed bare ("demo_wallet_0fficial 是你们的吗"): letters with an underscore or a digit in it.
 _BARE_HANDLE = re.compile(r"(?<![a-z0-9_.@/-])([a-z](?=[a-z0-9_-]*[_0-9-])[a-z0-9_-]{5,29})(?![a-z0-9_@.-])", re.I)
 _PHONE_RUN = re.compile(r"(?<![0-9a-z_+.])(\+?\(?\d(?:[ \t\u3000()-]{0,2}\d|\.\d(?=\d)){3,19})(?![\d.]\d)", re.I)
@@ -121,7 +131,7 @@ _OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|�
 # Words that make a message with an identifier a question about who is behind it.
 _CUE = re.compile(r"官方|官网|客服|工作人员|人工|真的|真假|真实|是不是|是否|可信|靠谱|正规|骗|假的|假冒|冒充|仿冒|钓鱼"
                   r"|自称|说是|核实|核对|确认|查一下|查查|帮我查|安全吗|能信|可靠|有效|在职|你们|贵司|公司|来电|打来"
-                  r"|你门|打电话|打给我|给我打|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guan ?fang|shi ?bu ?shi|zhen ?de|ke ?kao|ni ?men|ke ?fu|zhen ?jia|pian ?zi|official|legit|real|fake|scam")
+                  r"|你门|打电话|打给我|给我打|打了我|打我|(?:钱包|平台|官方|公司|你们家)的(?:吗|嘛|不|号|电话)|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guan ?fang|shi ?bu ?shi|zhen ?de|ke ?kao|ni ?men|ke ?fu|zhen ?jia|pian ?zi|official|legit|real|fake|scam|\byours?\b|demo ?wallet", re.I)
 # A question, however worded ("上面的表格能填吗", "关注哪个", "can I open it?"), and the identifiers
 # it is about whatever it asks: links and accounts (a phone number in a question may be the user's
 # business: "给13800138000转账怎么操作"). A URL is scanned as its domain.
@@ -152,8 +162,8 @@ def normalize_text(text: str) -> str:
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)
     text = _SPOKEN_DIGITS.sub(lambda m: re.sub(r"[ \u3000-]", "", m.group()).translate(_DIGIT_OF), text)
-    text = _SPOKEN_AGENT.sub(lambda m: m.group().translate(_DIGIT_OF), text)
-    return _SPOKEN_DOT.sub(".", _IDEOGRAPHIC_DOT.sub(".", text))
+    text = _SPOKEN_AGENT.sub(lambda m: m.group().translate(_DIGIT_OF), _SPACED_KF.sub("KF", text))
+    return _SPOKEN_AT.sub("@", _SPOKEN_DOT.sub(".", _IDEOGRAPHIC_DOT.sub(".", text)))
 
 
 @dataclass(frozen=True)
@@ -359,6 +369,21 @@ def verification_request(text: str) -> list[Identifier]:
     return []
 
 
+def _named_accounts(text: str, registry: Registry) -> list[Identifier]:
+    """Account names written without quotes or a cue the scanner knows, found by the official names
+    they copy ("有个号叫 示例钱包官方客服 天天推消息", "gongzhonghao jiao 示例钱包福利社 shi guanfang
+    de ma"): an official name with more after it, set apart, in a question about accounts. The official
+    name itself counts only beside such a copy ("示例钱包 和 示例钱包理赔中心 哪个是真的")."""
+    plain = to_simplified(normalize_text(text))
+    if not registry.account_names or not _ACCOUNT_CONTEXT.search(plain) or not (_CUE.search(plain) or _QUESTION.search(plain)):
+        return []
+    copies, officials = [], []
+    for name in registry.account_names:
+        for m in re.finditer(_NAME_LEAD + re.escape(name) + _NAME_TAIL, plain):
+            (copies if m.group(1) else officials).append(Identifier("account_name", m.group(), m.start(), m.group()))
+    return copies + officials if copies else []
+
+
 # --- verdicts ------------------------------------------------------------------------------------
 
 def _fold(text: str) -> str:
@@ -503,8 +528,9 @@ def check(text: str, registry: Registry) -> list[Verdict]:
     may be about to open a phishing page ("wallet-examp1e.com 进去要输密码").
     """
     asked = verification_request(text)
-    if asked:
-        return [judge(i, registry) for i in asked]
+    named = [n for n in _named_accounts(text, registry) if n.value not in {to_simplified(i.value) for i in asked}]
+    if asked or named:
+        return [judge(i, registry) for i in sorted([*asked, *named], key=lambda i: i.start)]
     identifiers = extract(text)
     verdicts = [judge(i, registry) for i in identifiers if i.kind == "domain"]
     if any(v.status != "official" for v in verdicts):

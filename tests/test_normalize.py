@@ -19,6 +19,9 @@ from bot.normalize import clauses, normalize, phonetic_key, pinyin_tokens, split
     ("我_的", "我的"),                               # underscore is a word character for \w
     ("👍🙏", ""),
     ("", ""),
+    ("shou4 xu4 fei4 zen3 me suan4", "shouxufeizenmesuan"),   # tones typed as digits
+    ("zhù xiāo zhàng hào", "zhuxiaozhanghao"),               # tone marks
+    ("KF1002 trc20 A1", "kf1002trc20a"),                     # digits after letters that are no syllable stay
 ])
 def test_normalize(raw, expected):
     assert normalize(raw) == expected

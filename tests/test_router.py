@@ -356,3 +356,37 @@ def test_warm_up_loads_the_embedder_before_the_first_message(corpus):
         corpus.model = model
     assert len(embedded) == 1
     Router(lambda: corpus, BRAND, config=CONFIG).warm_up()   # a model without an embedder: nothing to load
+
+
+def test_a_real_contact_checked_after_a_scam_alert_is_still_the_scam(corpus):
+    def checks(text, reading):
+        if "安全账户" in text:
+            return RouteDecision("scam_alert", "小心诈骗", priority=True)
+        if "KF1002" in text:
+            return RouteDecision("verify", "✅ 工号 KF1002：是在职客服工号。",
+                                 verdicts=({"identifier": "KF1002", "kind": "agent_id", "status": "official"},))
+        return None
+
+    router = Router(lambda: corpus, BRAND, prechecks=[checks], config=CONFIG)
+    assert router.route("他说他工号KF1002", now=NOW)[0].route == "verify"          # no alert before: a plain check
+    _, state = router.route("客服让我转到安全账户", now=NOW)
+    decision, _ = router.route("他说他工号KF1002", state, now=NOW + 30)
+    assert decision.route == "scam_alert" and decision.priority
+    assert decision.reply.startswith("⚠️ 即使") and "✅ 工号 KF1002" in decision.reply   # the result, not alone
+    later, _ = router.route("他说他工号KF1002", state, now=NOW + 3600)
+    assert later.route == "verify"
+    _, checked = router.route("他说他工号KF1002", now=NOW)      # a real contact first, the demand after it
+    alert, _ = router.route("客服让我转到安全账户", checked, now=NOW + 60)
+    assert alert.route == "scam_alert" and alert.reply.startswith("小心诈骗") and "即使" in alert.reply
+
+
+def test_the_same_answer_asked_for_again_offers_a_person(router):
+    first, state = router.route("我的账户被冻结了", now=NOW)
+    assert first.faq_id == "account_frozen" and "「人工」" not in first.reply
+    again, _ = router.route("账户冻结了", state, now=NOW + 20)
+    assert again.faq_id == "account_frozen"
+    assert again.reply.endswith("回复「人工」为您转接人工客服，也可以拨打热线 400-000-0000。")
+    other, _ = router.route("手续费", state, now=NOW + 20)
+    assert "「人工」" not in other.reply
+    much_later, _ = router.route("账户冻结了", state, now=NOW + 3600)
+    assert "「人工」" not in much_later.reply

@@ -131,6 +131,7 @@ def test_prechecks_come_in_order_scam_then_verify():
 @pytest.mark.parametrize("text", [
     "收到短信说账户被限制，请登录 http://wallet.example.com.verify-cn.top/login 输入支付密码解除限制",
     "【示例钱包】退款待领取，打开 https://refund.wallet-examp1e.cc/get 填写银行卡号和短信验证码即可到账",
+    "wallet-example.top 客服 让我输卡号+cvv",                                   # a bare address, no http
 ])
 def test_a_link_that_asks_for_a_secret_is_phishing(scam_check, text):
     assert "link_secret" in scam.detect(text).signals
@@ -164,6 +165,10 @@ def test_changing_ones_own_password_is_not_a_secret_given_away(scam_check, text)
                                   "收到邮件说我的账户在境外登录了"])
 def test_being_asked_for_a_secret_is_not_having_given_it(text):
     assert scam.SECRET_GIVEN not in scam.detect(text).signals
+
+
+def test_a_seed_phrase_asked_for_in_english_is_a_demand():
+    assert "seed_phrase" in scam.detect("the email asks me to log in and enter my 助记词").signals
 
 
 def test_traditional_characters_read_as_simplified_for_the_signals():

@@ -108,6 +108,12 @@ def test_conversation_round_trip_and_ttl(storage):
     assert storage.redis.ttl(storage.key("conv", "oU")) > 0
 
 
+
+def test_a_conversation_field_from_a_newer_release_is_left_out(storage):
+    storage.redis.set(storage.key("conv", "oU"), '{"fallbacks_in_row": 1, "field_of_a_later_release": 3}')
+    assert storage.load_conversation("oU") == Conversation(fallbacks_in_row=1)
+
+
 def test_kf_session_state_and_clear_user(storage):
     storage.set_kf_session("oU", "active", "kf1001@demo")
     session = storage.get_kf_session("oU")

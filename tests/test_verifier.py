@@ -295,7 +295,25 @@ def test_check_and_registry_commands(capsys, monkeypatch, tmp_path):
     ("demo-wallet-official 这个公众号是你们吗", "demo-wallet-official", "not_official"),
     ("qing wen nimen gongzhonghao shi bu shi demo_wallet_official a", "demo_wallet_official", "official"),
     ("微信搜到两个号 demo_wallet_official 跟 demo_wal1et_official，关注哪个", "demo_wal1et_official", "not_official"),
+    ("网址是 wallet 点 example 点 com 斜杠 help 这个是官网吗", "wallet.example.com", "official"),
+    ("邮箱是 support 艾特 wallet 点 example 点 com 对吗", "support@wallet.example.com", "official"),
+    ("那个客服说他叫 K F 幺零零五 是你们的吗", "KF1005", "official"),
+    ("Got a call from 96110, is that Demo Wallet's number?", "96110", "official"),
+    ("96110 打了我3次 是示例钱包的吗", "96110", "official"),
+    ("有个号叫 示例钱包官方客服 天天给我推消息 是你们吗", "示例钱包官方客服", "not_official"),
+    ("gongzhonghao jiao 示例钱包福利社 shi guanfang de ma", "示例钱包福利社", "not_official"),
+    ("搜到两个号 示例钱包 和 示例钱包理赔中心 哪个是真的", "示例钱包", "official"),
+    ("搜到两个号 示例钱包 和 示例钱包理赔中心 哪个是真的", "示例钱包理赔中心", "not_official"),
 ])
 def test_questions_without_cue_words_still_verify(registry, text, identifier, status):
     assert {"identifier": identifier, "status": status} in [
         {"identifier": v["identifier"], "status": v["status"]} for v in verdicts(text, registry)]
+
+
+@pytest.mark.parametrize("text", [
+    "我爸让我记一下示例钱包的官方客服电话，我翻了公众号也没找到，你们电话多少",   # the brand in a sentence
+    "示例钱包公众号怎么找客服",
+    "转账给13812345678是免费的吗",
+])
+def test_the_brand_or_a_number_in_a_question_is_not_a_contact_to_check(registry, text):
+    assert verifier.check(text, registry) == []

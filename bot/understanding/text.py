@@ -14,7 +14,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from bot.normalize import clauses, loose_syllable, normalize, pinyin_tokens, to_simplified
+from bot.normalize import clauses, loose_syllable, normalize, pinyin_tokens, to_simplified, untoned
 
 __all__ = ["model_text", "embed_text", "syllables", "clauses", "normalize"]
 
@@ -34,7 +34,7 @@ def _keep(char: str) -> bool:
 def model_text(text: str) -> str:
     """Canonical text for the classifier: normalised, emoji kept (skin tones and joiners dropped)."""
     text = unicodedata.normalize("NFKC", (text or "")[:MAX_CHARS])
-    text = _EMOJI_NOISE.sub("", to_simplified(text).lower())
+    text = _EMOJI_NOISE.sub("", untoned(to_simplified(text).lower()))
     return "".join(c for c in text if _keep(c) and c != "_")
 
 
@@ -47,7 +47,7 @@ EMBED_CHARS = 160
 def embed_text(text: str) -> str:
     """The message for the sentence embedder: simplified, half-width, spaces collapsed, its middle
     left out past EMBED_CHARS."""
-    text = _SPACES.sub(" ", to_simplified(unicodedata.normalize("NFKC", (text or "")[:MAX_CHARS]))).strip()
+    text = _SPACES.sub(" ", untoned(to_simplified(unicodedata.normalize("NFKC", (text or "")[:MAX_CHARS])))).strip()
     if len(text) > EMBED_CHARS:
         half = EMBED_CHARS // 2
         text = f"{text[:half]}…{text[-half:]}"
