@@ -109,6 +109,10 @@ class Router:
         #: A correction marker opens its clause, after at most this many characters ("嗯，" "其实").
         self.marker_lead = int(dialogue.get("correction_marker_lead", 2))
         self.not_corrections = tuple(normalize(w) for w in dialogue.get("not_corrections", ()))
+        endings, words = (_alternation(dialogue.get(k, ())) for k in ("settled_endings", "settled_words"))
+        settled = [f"(?:{endings})$"] if endings else []
+        settled += [f"(?:{words})"] if words else []
+        self.settled = re.compile("|".join(settled)) if settled else None
         negators, affirmers = (_alternation(dialogue.get(k, ())) for k in ("negators", "affirmers"))
         # "不是X，是Y" / "我不是要X是要Y" (normalised, so the comma is gone); "是不是" is a question, not a negation
         self.negation = re.compile(f"(?<!是)(?:{negators})(?P<no>.{{1,20}}?)(?:{affirmers})(?P<yes>.{{2,}})") \
@@ -212,15 +216,16 @@ class Router:
         return self._again(self._respond(corpus, corrected or text, reading, conversation), conversation, now)
 
     def _after_alert(self, decision: RouteDecision, conversation: Conversation, now: float) -> RouteDecision:
-        """A scam and a real contact told apart by a few messages are still one scam: a contact checked
-        soon after an alert ("他说他工号KF1002"), or an alert soon after a contact checked came out
-        official. That the contact is real is no comfort: staff never make the demand."""
+        """A scam and its contact told apart by a few messages are still one scam: a contact checked soon
+        after an alert ("他微信号是…", "他说他工号KF1002") is the scammer's, and stays on the priority
+        path; an alert soon after a contact checked came out official gets the same warning. That the
+        contact is real is no comfort: staff never make the demand."""
         def soon(at: float) -> bool:
             return bool(at) and now - at <= self.alert_context
 
-        if decision.route == "verify" and soon(conversation.alerted_at) and _names_official(decision):
-            return replace(decision, route="scam_alert", reply=f"⚠️ {scam.EVEN_IF_REAL}\n\n{decision.reply}",
-                           priority=True)
+        if decision.route == "verify" and soon(conversation.alerted_at):
+            reply = f"⚠️ {scam.EVEN_IF_REAL}\n\n{decision.reply}" if _names_official(decision) else decision.reply
+            return replace(decision, route="scam_alert", reply=reply, priority=True)
         if (decision.route == "scam_alert" and soon(conversation.checked_official_at)
                 and scam.EVEN_IF_REAL not in decision.reply):
             return replace(decision, reply=f"{decision.reply}\n\n⚠️ {scam.EVEN_IF_REAL}")
@@ -243,10 +248,17 @@ class Router:
             whole = _served(model.predict(text), corpus)
             if corpus.route_of(whole.top) == "scam_alert":
                 corrected = rejected = None   # a correction never talks the bot out of a scam it read
+        else:
+            corrected = self._unsettled(text)
+            if corrected is not None and corpus.route_of(_served(model.predict(corrected), corpus).top) == "scam_alert":
+                corrected = None   # whether it is a scam is the whole message's to say, not a part's
         reading = _served(model.predict(corrected or text), corpus)
         if corrected is None and self._is_follow_up(text, reading, conversation, now, corpus):
             return _with_prior(reading, conversation.topic, self.follow_up_weight, corpus.route_of), None
-        if rejected and reading.top == rejected and reading.confidence < self.thresholds.confident:
+        # what the user rules out: the answer just given, never again ("不是这个，我问的是…"); what a
+        # negated phrase reads as, unless what follows reads as it too ("不是登录密码，是支付密码忘了")
+        if rejected and reading.top == rejected and (
+                rejected == conversation.topic or reading.confidence < self.thresholds.confident):
             return _without(reading, rejected), corrected
         return reading, corrected
 
@@ -268,6 +280,17 @@ class Router:
         if found:
             return found.group("yes"), corpus.model.predict(found.group("no"), embed=False).top
         return None, None
+
+    def _unsettled(self, text: str) -> str | None:
+        """The clauses of a message that are not context: "卡绑好了，提现也点了，钱就是不进卡" asks about
+        the withdrawal, "号没被盗，啥也没丢，就想问问助记词放哪" about the seed phrase. A clause that
+        says something is done or fine (`settled_endings`), or did not happen (`settled_words`), is
+        left out; None when nothing is, or everything would be."""
+        if self.settled is None:
+            return None
+        parts = clauses(text)
+        kept = [part for part in parts if not self.settled.search(part)]
+        return "".join(kept) if kept and len(kept) < len(parts) else None
 
     def _after_marker(self, text: str) -> str | None:
         """What follows the last correction marker that opens a clause ("嗯，不是这个，我问的是Y" → Y);
@@ -314,8 +337,12 @@ class Router:
         route = corpus.route_of(reading.top)
         if route == "follow_up":
             return True
-        return (route == "faq" and reading.confidence < self.thresholds.plausible
-                and len(model_text(text)) <= self.follow_up_chars)
+        if len(model_text(text)) > self.follow_up_chars:
+            return False
+        # short and about the topic, or naming nothing the model is sure of ("一般多久能到", "SOL呢",
+        # "那提现呢" after fees): read against the topic; a sure new question or a greeting is not
+        return reading.top == conversation.topic or (
+            route in ("faq", "fallback") and reading.confidence < self.thresholds.confident)
 
     def _picked_choice(self, normalized: str, conversation: Conversation, now: float,
                        corpus: Corpus) -> RouteDecision | None:

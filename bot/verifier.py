@@ -372,15 +372,18 @@ def verification_request(text: str) -> list[Identifier]:
 def _named_accounts(text: str, registry: Registry) -> list[Identifier]:
     """Account names written without quotes or a cue the scanner knows, found by the official names
     they copy ("有个号叫 示例钱包官方客服 天天推消息", "gongzhonghao jiao 示例钱包福利社 shi guanfang
-    de ma"): an official name with more after it, set apart, in a question about accounts. The official
+    de ma"): an official name (or one character off it) with more after it, set apart, in a question about accounts. The official
     name itself counts only beside such a copy ("示例钱包 和 示例钱包理赔中心 哪个是真的")."""
     plain = to_simplified(normalize_text(text))
     if not registry.account_names or not _ACCOUNT_CONTEXT.search(plain) or not (_CUE.search(plain) or _QUESTION.search(plain)):
         return []
     copies, officials = [], []
-    for name in registry.account_names:
-        for m in re.finditer(_NAME_LEAD + re.escape(name) + _NAME_TAIL, plain):
-            (copies if m.group(1) else officials).append(Identifier("account_name", m.group(), m.start(), m.group()))
+    for name in registry.account_names:   # the name, or one character off it (示列钱包客服)
+        for m in re.finditer(_NAME_LEAD + f"([\u4e00-\u9fff]{{{len(name)}}})" + _NAME_TAIL, plain):
+            if OSA.distance(m.group(1), name, score_cutoff=1) > 1:
+                continue
+            exact = m.group(1) == name and not m.group(2)
+            (officials if exact else copies).append(Identifier("account_name", m.group(), m.start(), m.group()))
     return copies + officials if copies else []
 
 
@@ -487,11 +490,12 @@ def _judge_email(ident: Identifier, registry: Registry) -> Verdict:
 
 
 def _imitated_account(ident: Identifier, names: Mapping[str, Channel]) -> str | None:
-    """The official name this one contains or nearly spells (traditional characters read as
-    simplified: 示例錢包服務中心)."""
+    """The official name this one contains, nearly spells or starts one character off (traditional
+    characters read as simplified: 示例錢包服務中心, 示列钱包客服)."""
     name = to_simplified(ident.value)
     return next((official for official in names
-                 if official in name or OSA.normalized_similarity(official, name) >= 0.6), None)
+                 if official in name or OSA.normalized_similarity(official, name) >= 0.6
+                 or OSA.distance(name[:len(official)], official, score_cutoff=1) <= 1), None)
 
 
 def _judge_by_table(ident: Identifier, table, fuzzy) -> Verdict:

@@ -39,6 +39,9 @@ READINGS = {
     "他说我账户异常听着不对劲，账户冻结了": {"account_frozen": 0.9},
     "不对劲，账户冻结了": {"account_frozen": 0.9},
     "对方让我转钱到安全账户，不是这个，我问的是手续费": {"scam": 0.9},
+    "一般多久能到": {"out_of_scope": 0.55},
+    "讲个笑话": {"out_of_scope": 0.95},
+    "冻结": {"account_frozen": 0.95, "withdraw_time": 0.04},
 }
 
 
@@ -375,6 +378,13 @@ def test_a_real_contact_checked_after_a_scam_alert_is_still_the_scam(corpus):
     assert decision.reply.startswith("⚠️ 即使") and "✅ 工号 KF1002" in decision.reply   # the result, not alone
     later, _ = router.route("他说他工号KF1002", state, now=NOW + 3600)
     assert later.route == "verify"
+    fake = Router(lambda: corpus, BRAND, config=CONFIG, prechecks=[lambda text, reading: (
+        RouteDecision("scam_alert", "小心诈骗", priority=True) if "安全账户" in text else
+        RouteDecision("verify", "❌ 不是官方", verdicts=({"identifier": "kf_888", "status": "not_official"},))
+        if "kf_888" in text else None)])
+    _, alerted = fake.route("客服让我转到安全账户", now=NOW)
+    theirs, _ = fake.route("他微信号是 kf_888", alerted, now=NOW + 30)   # the scammer's own contact
+    assert theirs.route == "scam_alert" and theirs.reply == "❌ 不是官方" and theirs.priority
     _, checked = router.route("他说他工号KF1002", now=NOW)      # a real contact first, the demand after it
     alert, _ = router.route("客服让我转到安全账户", checked, now=NOW + 60)
     assert alert.route == "scam_alert" and alert.reply.startswith("小心诈骗") and "即使" in alert.reply
@@ -390,3 +400,24 @@ def test_the_same_answer_asked_for_again_offers_a_person(router):
     assert "「人工」" not in other.reply
     much_later, _ = router.route("账户冻结了", state, now=NOW + 3600)
     assert "「人工」" not in much_later.reply
+
+
+def test_a_short_message_that_names_no_sure_topic_is_read_against_the_last_one(router):
+    _, state = router.route("提现要多久", now=NOW)
+    assert router.route("一般多久能到", state, now=NOW + 20)[0].faq_id == "withdraw_time"
+    assert router.route("讲个笑话", state, now=NOW + 20)[0].route == "fallback"    # sure it is out of scope
+    assert router.route("一般多久能到", now=NOW + 20)[0].route == "fallback"       # no topic before it
+
+
+def test_a_clause_that_says_something_is_done_is_context_not_the_question(corpus):
+    dialogue = {**CONFIG["dialogue"], "settled_endings": ["好了"], "settled_words": ["没少"]}
+    router = Router(lambda: corpus, BRAND, config={**CONFIG, "dialogue": dialogue})
+    assert router.read("卡绑好了，提现要多久").top == "withdraw_time"
+    assert router.read("钱没少，账户冻结了").top == "account_frozen"
+    assert router.read("卡绑好了").top == "out_of_scope"           # nothing else to read: the message itself
+
+
+def test_a_correction_always_rules_out_the_answer_just_given(router):
+    _, state = router.route("我的账户被冻结了", now=NOW)
+    decision, _ = router.route("不是这个，我问的是冻结", state, now=NOW + 10)   # read as that answer, sure
+    assert decision.route != "faq" or decision.faq_id != "account_frozen"

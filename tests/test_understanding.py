@@ -254,7 +254,7 @@ def test_a_menu_never_has_one_item():
 # --- evaluation -----------------------------------------------------------------------------------
 def test_evaluate_counts_routes_styles_confusions_and_confident_wrong():
     class Fixed:
-        def route(self, text):
+        def route(self, text, conversation=None, now=None):
             from bot.decision import RouteDecision
             return (RouteDecision("faq", "x", faq_id="a") if text != "天气" else RouteDecision("fallback", "y")), None
 
@@ -266,6 +266,29 @@ def test_evaluate_counts_routes_styles_confusions_and_confident_wrong():
     assert (report.correct, report.total, report.confident_wrong) == (2, 4, 2)
     assert report.out_of_scope_rate == 1.0 and report.style_accuracy("plain") == 0.5
     assert report.confusions[("b", "a")] == 1 and report.confusions[("handoff", "a")] == 1
+
+
+def test_evaluate_carries_a_users_conversation_from_turn_to_turn():
+    from bot.decision import RouteDecision
+
+    class Counting:   # answers "a" on a user's first turn, "b" on later ones; remembers what it was given
+        seen = []
+
+        def route(self, text, conversation=None, now=None):
+            self.seen.append((text, conversation, now))
+            turn = (conversation or 0) + 1
+            return RouteDecision("faq", "x", faq_id="a" if turn == 1 else "b"), turn
+
+    rows = [{"user": "u", "text": "提现要多久", "route": "faq", "faq_id": "a"},
+            {"user": "v", "text": "你好", "route": "faq", "faq_id": "a"},
+            {"user": "u", "text": "那手续费呢", "route": "faq", "faq_id": "b", "after": 90},
+            {"text": "单独一条", "route": "faq", "faq_id": "a"}]
+    router = Counting()
+    report = evaluate(router, rows)
+    assert report.correct == 4
+    (_, first, t1), (_, other, _), (_, second, t3), (_, alone, _) = router.seen
+    assert first is None and other is None and alone is None and second == 1
+    assert t3 - t1 == 90
 
 
 # --- the shipped model ----------------------------------------------------------------------------

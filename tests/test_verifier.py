@@ -304,6 +304,7 @@ def test_check_and_registry_commands(capsys, monkeypatch, tmp_path):
     ("gongzhonghao jiao 示例钱包福利社 shi guanfang de ma", "示例钱包福利社", "not_official"),
     ("搜到两个号 示例钱包 和 示例钱包理赔中心 哪个是真的", "示例钱包", "official"),
     ("搜到两个号 示例钱包 和 示例钱包理赔中心 哪个是真的", "示例钱包理赔中心", "not_official"),
+    ("示列钱包客服 这个公众号是你们的吗", "示列钱包客服", "not_official"),             # one character off
 ])
 def test_questions_without_cue_words_still_verify(registry, text, identifier, status):
     assert {"identifier": identifier, "status": status} in [

@@ -32,7 +32,8 @@ def register(subparsers) -> None:
     train.set_defaults(func=run_train)
 
     evaluate = commands.add_parser("eval", help="score the bot on a labelled JSON-lines file")
-    evaluate.add_argument("file", help='JSON lines: {"text": …, "route": …, "faq_id": …, "style": …}')
+    evaluate.add_argument("file", help='JSON lines: {"text": …, "route": …, "faq_id": …, "style": …}; '
+                                       'rows with the same "user" are one conversation, in order')
     evaluate.add_argument("--misses", type=int, default=0, help="also list this many misses")
     _paths(evaluate)
     evaluate.set_defaults(func=run_eval)

@@ -113,13 +113,26 @@ class Report:
         return out
 
 
+#: Seconds between two turns of one conversation in a labelled file, unless a row says (`after`).
+TURN_GAP = 20.0
+
+
 def evaluate(router, rows: Iterable[dict]) -> Report:
-    """Route every row on a fresh conversation and count what came out."""
+    """Route every row and count what came out. A row is a fresh conversation, unless it names a
+    `user`: then it is that user's next turn, `after` seconds (20 by default) after their last, read
+    with the conversation so far (follow-ups, corrections, choices, offers), as the endpoint does."""
     report = Report()
+    start = time.time()
+    conversations: dict[str, tuple[object, float]] = {}
     for row in rows:
+        user = row.get("user")
+        state, last = conversations.get(user, (None, start)) if user is not None else (None, start)
+        now = last + float(row.get("after", TURN_GAP))
         started = time.perf_counter()
-        decision, _ = router.route(row["text"])
+        decision, state = router.route(row["text"], state, now=now)
         report.seconds += time.perf_counter() - started
+        if user is not None:
+            conversations[user] = (state, now)
         want, got = expected(row), predicted(decision)
         right = want == got
         report.total += 1
