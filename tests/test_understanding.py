@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -186,8 +187,10 @@ def test_a_retrain_featurises_only_the_examples_that_changed_and_trains_the_same
     assert np.allclose(warm.fast_weights, fresh.fast_weights) and np.allclose(warm.fast_bias, fresh.fast_bias)
     assert not np.array_equal(cold.fast_columns, warm.fast_columns) or not np.allclose(cold.fast_bias, warm.fast_bias)
     assert [p.name for p in tmp_path.iterdir()] == ["rows-k.npz"]
-    training.RowCache(tmp_path, "other").rows(EXAMPLES[:1], None)
-    assert [p.name for p in tmp_path.iterdir()] == ["rows-other.npz"]   # one file: older keys deleted
+    for n, key in enumerate(("other", "third", "fourth")):   # a few corpora keep their rows; the oldest goes
+        time.sleep(0.01)
+        training.RowCache(tmp_path, key).rows(EXAMPLES[n:n + 1], None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows-fourth.npz", "rows-other.npz", "rows-third.npz"]
 
 
 def test_an_examples_variants_depend_on_nothing_but_the_example():

@@ -75,13 +75,17 @@ def _homophones() -> HomophoneTable:
 Row = tuple[np.ndarray, np.ndarray]
 
 
+#: How many rows files (corpora) stay under the model folder.
+ROW_FILES_KEPT = 3
+
+
 class RowCache:
     """The hashed feature rows of each example and its variants, kept under var/ between trainings.
 
     Featurising is most of a training's time (pinyin, OpenCC and the safety rules for ~30,000
     texts), and an example's rows depend only on the example, the synonyms and the feature code
     (the `key`, from `store.fingerprint`): a retrain after an edit featurises only the new examples.
-    One file, rows-<key>.npz; files of other keys are deleted when it is written.
+    One file per key, rows-<key>.npz; writing one deletes all but the ROW_FILES_KEPT newest.
     """
 
     def __init__(self, directory: str | Path | None, key: str):
@@ -118,9 +122,12 @@ class RowCache:
                  columns=np.concatenate([c for c, _ in rows]) if rows else np.zeros(0, np.int32),
                  tf=np.concatenate([f for _, f in rows]) if rows else np.zeros(0, np.float32))
         os.replace(tmp, self.path)
-        for other in self.directory.glob("rows-*.npz"):
-            if other != self.path:
-                other.unlink(missing_ok=True)
+        # a few other keys' files stay (newest first): another corpus trained in the same folder (a
+        # staff member's copy, a test) must not cost the shipped corpus its rows
+        others = sorted((p for p in self.directory.glob("rows-*.npz") if p != self.path),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+        for other in others[ROW_FILES_KEPT - 1:]:
+            other.unlink(missing_ok=True)
 
 
 def _read_rows(path: Path) -> dict[str, list[Row]]:
