@@ -57,7 +57,7 @@ class SafetyChecks:
         """
         result = scam.detect(text)
         registry = self.source.get()
-        identifiers = verifier.extract(text)
+        identifiers = verifier.with_named_accounts(verifier.extract(text), text, registry, asked=False)
         demanded = [name for name in result.signals if name in self.forbidden]
         hedged = result.groups.get("hedge", 0.0) < 0
         named_and_demanded = bool(identifiers and demanded and not hedged)

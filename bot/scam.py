@@ -37,8 +37,8 @@ _PRESSURE_CAP = 0.4
 _DEMAND_CAP = 1.2
 
 # Verbs of handing something over to someone else (not of using it yourself).
-_GIVE = r"(?:提供|告诉|发给|发送给|发过去|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|读给|读一遍|读出|读一下|核对|回复|give|send|tell|share|provide)"
-_SECRET_CODE = r"(?:验证码|验正码|验症码|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b|yzm)"
+_GIVE = r"(?:提供|告诉|发给|发送给|发过去|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|读给|读一遍|读出|读一下|核对|回复|give|send|tell|share|provide|ask(?:ed|s|ing)? (?:me )?for)"
+_SECRET_CODE = r"(?:验证码|验正码|验症码|[46][- ]?digit code|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b|yzm)"
 _PASSWORD = r"(?:(?:支付|登录|交易|银行卡|取款|账户|账号)?密码|password|\bpin\b|cvv|cvn|安全码|背面(?:的)?(?:三位|3位))"
 _SEED = r"(?:助记词|私钥|密钥|keystore|恢复短语|钱包备份|(?:12|24|十二|二十四)个(?:单词|英文单词|词))"
 _SEED_VERBS = r"(?:提供|告诉|发|给|报|念|截图|导入|输入|填|复制|粘贴|同步|验证|上传|登录|enter|type|submit|import|paste|send|share)"

@@ -40,7 +40,7 @@ _SPOKEN = "[零〇幺一二三四五六七八九]"
 #: A number read out in words ("四零零八八八六六八八", "八零零 八八八 六六八八"), seven digits or more…
 _SPOKEN_DIGITS = re.compile(f"{_SPOKEN}(?:[ \u3000-]?{_SPOKEN}){{6,}}")
 #: …or an agent's number, after 工号/编号/KF or before 号客服 ("工号幺零零三", "一零零三号客服").
-_SPOKEN_AGENT = re.compile(f"(?<=工号|编号)(?:是|为|:)?\\s*{_SPOKEN}{{3,6}}|(?<=kf)[\\s-]?{_SPOKEN}{{3,6}}|{_SPOKEN}{{3,6}}(?=号客服)", re.I)
+_SPOKEN_AGENT = re.compile(f"(?<=工号|编号|工號|編號)(?:是|为|:)?\\s*{_SPOKEN}{{3,6}}|(?<=kf)[\\s-]?{_SPOKEN}{{3,6}}|{_SPOKEN}{{3,6}}(?=号客服)", re.I)
 _DIGIT_OF = str.maketrans("零〇幺一二三四五六七八九", "001123456789")
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
@@ -51,6 +51,8 @@ _HOST = rf"(?:[{_D}][{_D}-]{{0,62}}\.)+{_TLD}"
 _IDEOGRAPHIC_DOT = re.compile(rf"(?<=[{_D}])\u3002(?=[{_D}])", re.I)
 #: A dot read out between the labels of a domain ("wallet点example点com", "wallet dot example dot com").
 _SPOKEN_DOT = re.compile(r"(?<=[a-z])(?:\s*点\s*|\s+dot\s+)(?=[a-z])", re.I)
+#: A number typed digit by digit ("0 2 1 - 6 2 3 4 5 6 7 8"): seven or more single digits apart.
+_DIGIT_BY_DIGIT = re.compile(r"(?<![\d])(?:\d[ \u3000-]{1,3}){6,}\d(?![\d])")
 #: An @ read out in an address ("support 艾特 wallet 点 example 点 com").
 _SPOKEN_AT = re.compile(r"(?<=[a-z0-9])\s*(?:艾特|圈a)\s*(?=[a-z0-9])", re.I)
 #: An agent number's KF typed letter by letter ("K F 幺零零五").
@@ -66,7 +68,7 @@ _URL = re.compile(r"(?:https?|hxxps?|ftp)://([^\s/?#<>\"'\u3000-\u303f\u4e00-\u9
 _EMAIL = re.compile(rf"(?<![0-9a-z._%+-])([0-9a-z._%+-]{{1,64}}@{_HOST})(?![{_D}-])", re.I)
 _BARE_DOMAIN = re.compile(rf"(?<![{_D}@._-])({_HOST})(?![{_D}_@-]|\.[{_D}])", re.I)
 _AGENT = (
-    re.compile(r"(?:工号|员工号|客服编号|员工编号|客服工号|工作号|客服号)\s*(?:是|为|:|#)?\s*"
+    re.compile(r"(?:工[号號]|[员員]工[号號]|客服[编編][号號]|[员員]工[编編][号號]|客服工[号號]|工作[号號]|客服[号號])\s*(?:是|為|为|:|#)?\s*"
                r"(?:kf)?[\s_#:-]{0,3}(\d{3,6})(?!\d)", re.I),
     re.compile(r"(?<![a-z0-9_-])kf[\s_#:.-]{0,3}(\d{3,6})(?!\d)", re.I),
     re.compile(r"客服(?:人员)?\s*(\d{3,6})\s*号(?!码)"),
@@ -78,7 +80,7 @@ _AGENT = (
 _DIGIT_LOOKALIKES = str.maketrans("oOiIlL", "001111")
 # More agent numbers listed after one ("工号1003、1004和KF1005").
 _AGENT_MORE = re.compile(r"\s*(?:、|,|/|和|及|与|跟|或)\s*(?:kf)?[\s_#:-]{0,3}(\d{3,6})(?!\d)", re.I)
-_QQ = re.compile(r"(?:(?<![a-z])(?:qq|扣扣|企鹅号|q(?=号|群))\s*(?:号码|号|群号?)?|群号码?)\s*(?:是|为|:)?\s*([1-9]\d{4,11})(?!\d)", re.I)
+_QQ = re.compile(r"(?:(?<![a-z])(?:qq|扣扣|企鹅号|q(?=号|群|\s*:))\s*(?:号码|号|群号?)?|群号码?)\s*(?:是|为|:)?\s*([1-9]\d{4,11})(?!\d)", re.I)
 _QQ_MENTION = re.compile(r"(?<![a-z])qq(?![a-z])|扣扣|企鹅号", re.I)
 #: In a message about QQ, a bare 5-11 digit number that no phone class claims is the QQ number.
 _QQ_APART = re.compile(r"(?<![0-9a-z_+.@-])((?!1[3-9]\d{9}(?!\d))(?![48]00\d{7}(?!\d))(?!0\d)[1-9]\d{4,10})(?![0-9a-z_@.-])"
@@ -105,12 +107,13 @@ _ACCOUNT_NAME = (
 # A message about official accounts, and how a name copying an official one ends: where it is set
 # apart, or where the sentence about it goes on ("…是你们的吗", "…这个公众号").
 _ACCOUNT_CONTEXT = re.compile(rf"{_ACCOUNT_WORD}|gong ?zhong ?hao|号叫|个号|这个号|那个号|两个号|几个号", re.I)
+_QUOTED = re.compile(rf"[{_OPEN_QUOTE}]([\u4e00-\u9fff0-9a-z]{{2,24}})[{_CLOSE_QUOTE}]", re.I)
 _NAME_LEAD = r"(?:(?<=叫)|(?<=叫做)|(?<=名叫)|(?<=关注了)|(?<=搜到)|(?<=号)|(?<=和)|(?<=与)|(?<![^\s\"'「“『《【]))"
 _NAME_TAIL = (r"([\u4e00-\u9fff]{0,6}?)(?<!的)(?=[\s,.!?;:、，。！？；：\"'」”』》)]|$|这个|那个|的?公众号|的?服务号"
               r"|是你们|是不是|是官方|是真的|靠谱|可信|和|与|天天|一直)")
 # A handle typed bare ("demo_wallet_0fficial 是你们的吗"): letters with an underscore or a digit in it.
 _BARE_HANDLE = re.compile(r"(?<![a-z0-9_.@/-])([a-z](?=[a-z0-9_-]*[_0-9-])[a-z0-9_-]{5,29})(?![a-z0-9_@.-])", re.I)
-_PHONE_RUN = re.compile(r"(?<![0-9a-z_+.])(\+?\(?\d(?:[ \t\u3000()-]{0,2}\d|\.\d(?=\d)){3,19})(?![\d.]\d)", re.I)
+_PHONE_RUN = re.compile(r"(?<![0-9a-z_+./])(\+?\(?\d(?:[ \t\u3000()-]{0,3}\d|[./]\d(?=\d)){3,19})(?![\d./]\d)", re.I)
 _MONEY_AFTER = re.compile(r"\s*(?:元|块|万|千|百|%|rmb|usdt|人民币|美元|个|笔|次|天|年|月|分钟|秒)", re.I)
 _PHONE_CLASSES = (
     re.compile(r"1[3-9]\d{9}"),          # mobile
@@ -131,7 +134,7 @@ _OWN = re.compile(r"(?:(?<![加给找让叫要跟和与])我|本人)(?!收到|�
 # Words that make a message with an identifier a question about who is behind it.
 _CUE = re.compile(r"官方|官网|客服|工作人员|人工|真的|真假|真实|是不是|是否|可信|靠谱|正规|骗|假的|假冒|冒充|仿冒|钓鱼"
                   r"|自称|说是|核实|核对|确认|查一下|查查|帮我查|安全吗|能信|可靠|有效|在职|你们|贵司|公司|来电|打来"
-                  r"|你门|打电话|打给我|给我打|打了我|打我|(?:钱包|平台|官方|公司|你们家)的(?:吗|嘛|不|号|电话)|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guan ?fang|shi ?bu ?shi|zhen ?de|ke ?kao|ni ?men|ke ?fu|zhen ?jia|pian ?zi|official|legit|real|fake|scam|\byours?\b|demo ?wallet", re.I)
+                  r"|你门|官放|打电话|打给我|给我打|打了我|打我|(?:钱包|平台|官方|公司|你们家)的(?:吗|嘛|不|号|电话)|联系我|加我|私信|发来|给我发|发给我|短信|的人|热线|认证|合法|能点|能登|登录|链接|靠得住|有问题吗|guan ?fang|shi ?bu ?shi|zhen ?de|ke ?kao|ni ?men|ke ?fu|zhen ?jia|pian ?zi|official|legit|real|fake|scam|\byours?\b|demo ?wallet", re.I)
 # A question, however worded ("上面的表格能填吗", "关注哪个", "can I open it?"), and the identifiers
 # it is about whatever it asks: links and accounts (a phone number in a question may be the user's
 # business: "给13800138000转账怎么操作"). A URL is scanned as its domain.
@@ -161,6 +164,7 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])[:MAX_CHARS]
     text = _INVISIBLE.sub("", text)
     text = _CONTROL.sub(" ", text)
+    text = _DIGIT_BY_DIGIT.sub(lambda m: re.sub(r"\D", "", m.group()), text)
     text = _SPOKEN_DIGITS.sub(lambda m: re.sub(r"[ \u3000-]", "", m.group()).translate(_DIGIT_OF), text)
     text = _SPOKEN_AGENT.sub(lambda m: m.group().translate(_DIGIT_OF), _SPACED_KF.sub("KF", text))
     return _SPOKEN_AT.sub("@", _SPOKEN_DOT.sub(".", _IDEOGRAPHIC_DOT.sub(".", text)))
@@ -369,22 +373,45 @@ def verification_request(text: str) -> list[Identifier]:
     return []
 
 
-def _named_accounts(text: str, registry: Registry) -> list[Identifier]:
-    """Account names written without quotes or a cue the scanner knows, found by the official names
-    they copy ("有个号叫 示例钱包官方客服 天天推消息", "gongzhonghao jiao 示例钱包福利社 shi guanfang
-    de ma"): an official name (or one character off it) with more after it, set apart, in a question about accounts. The official
-    name itself counts only beside such a copy ("示例钱包 和 示例钱包理赔中心 哪个是真的")."""
-    plain = to_simplified(normalize_text(text))
-    if not registry.account_names or not _ACCOUNT_CONTEXT.search(plain) or not (_CUE.search(plain) or _QUESTION.search(plain)):
+def named_accounts(text: str, registry: Registry, asked: bool = True) -> list[Identifier]:
+    """Account names written without a cue the scanner knows, found by the official names they copy:
+    in quotes ("「示例钱包客服中心」的客服让我…"), or set apart in a message about accounts ("有个号叫
+    示例钱包官方客服 天天推消息", "gongzhonghao jiao 示例钱包福利社 shi guanfang de ma"), with more
+    after the official name or one character off it (示列钱包客服). The official name itself counts
+    only beside such a copy ("示例钱包 和 示例钱包理赔中心 哪个是真的"). `asked`: a verification
+    question, which must be about accounts; a scam alert names a quoted one whatever the wording."""
+    written = normalize_text(text)
+    plain = to_simplified(written)
+    if not registry.account_names or (asked and not (_CUE.search(plain) or _QUESTION.search(plain))):
         return []
-    copies, officials = [], []
-    for name in registry.account_names:   # the name, or one character off it (示列钱包客服)
-        for m in re.finditer(_NAME_LEAD + f"([\u4e00-\u9fff]{{{len(name)}}})" + _NAME_TAIL, plain):
-            if OSA.distance(m.group(1), name, score_cutoff=1) > 1:
-                continue
-            exact = m.group(1) == name and not m.group(2)
-            (officials if exact else copies).append(Identifier("account_name", m.group(), m.start(), m.group()))
+    def as_written(start: int, end: int) -> str:   # 示例錢包… as the user typed it, when t2s kept the length
+        return written[start:end] if len(written) == len(plain) else plain[start:end]
+
+    about_accounts = bool(_ACCOUNT_CONTEXT.search(plain))
+    copies, officials, taken = [], [], []
+    for m in _QUOTED.finditer(plain) if about_accounts or not asked else ():   # "搜“示例钱包客服”" is a search
+        inside = m.group(1)
+        if any(name in inside or OSA.distance(inside[:len(name)], name, score_cutoff=1) <= 1
+               for name in registry.account_names) and inside not in registry.account_names:
+            copies.append(Identifier("account_name", as_written(m.start(1), m.end(1)), m.start(1), inside))
+            taken.append(range(m.start(), m.end()))
+    if about_accounts:
+        for name in registry.account_names:   # the name, or one character off it (示列钱包客服)
+            for m in re.finditer(_NAME_LEAD + f"([\u4e00-\u9fff]{{{len(name)}}})" + _NAME_TAIL, plain):
+                if OSA.distance(m.group(1), name, score_cutoff=1) > 1 or any(m.start() in r for r in taken):
+                    continue
+                exact = m.group(1) == name and not m.group(2)
+                found = Identifier("account_name", as_written(m.start(), m.end()), m.start(), m.group())
+                (officials if exact else copies).append(found)
     return copies + officials if copies else []
+
+
+def with_named_accounts(identifiers: list[Identifier], text: str, registry: Registry,
+                        asked: bool = True) -> list[Identifier]:
+    """`identifiers` and the `named_accounts` of the message not among them, in message order."""
+    known = {to_simplified(i.value) for i in identifiers}
+    named = [n for n in named_accounts(text, registry, asked) if to_simplified(n.value) not in known]
+    return sorted([*identifiers, *named], key=lambda i: i.start)
 
 
 # --- verdicts ------------------------------------------------------------------------------------
@@ -532,9 +559,9 @@ def check(text: str, registry: Registry) -> list[Verdict]:
     may be about to open a phishing page ("wallet-examp1e.com 进去要输密码").
     """
     asked = verification_request(text)
-    named = [n for n in _named_accounts(text, registry) if n.value not in {to_simplified(i.value) for i in asked}]
-    if asked or named:
-        return [judge(i, registry) for i in sorted([*asked, *named], key=lambda i: i.start)]
+    asked = with_named_accounts(asked, text, registry)
+    if asked:
+        return [judge(i, registry) for i in asked]
     identifiers = extract(text)
     verdicts = [judge(i, registry) for i in identifiers if i.kind == "domain"]
     if any(v.status != "official" for v in verdicts):

@@ -174,3 +174,13 @@ def test_a_seed_phrase_asked_for_in_english_is_a_demand():
 def test_traditional_characters_read_as_simplified_for_the_signals():
     assert scam.detect("對方叫我開視訊會議分享螢幕").signals == scam.detect("对方叫我开视讯会议分享屏幕").signals
     assert "cancel_membership" in scam.detect("佢叫我取消百萬保障").signals
+
+
+@pytest.mark.parametrize("text, identifier", [
+    ("「示例钱包客服中心」的客服让我开视频共享屏幕，说教我注销学生账户", "示例钱包客服中心"),   # a quoted fake account
+    ("demowallet_official asked me for the 6-digit code sent to my phone, 要给吗", "demowallet_official"),
+])
+def test_an_alert_names_the_contact_behind_the_demand(scam_check, text, identifier):
+    decision = scam_check(text)
+    assert decision is not None and decision.route == "scam_alert"
+    assert identifier in [v["identifier"] for v in decision.verdicts]

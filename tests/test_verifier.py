@@ -305,6 +305,12 @@ def test_check_and_registry_commands(capsys, monkeypatch, tmp_path):
     ("搜到两个号 示例钱包 和 示例钱包理赔中心 哪个是真的", "示例钱包", "official"),
     ("搜到两个号 示例钱包 和 示例钱包理赔中心 哪个是真的", "示例钱包理赔中心", "not_official"),
     ("示列钱包客服 这个公众号是你们的吗", "示列钱包客服", "not_official"),             # one character off
+    ("400/888/6688 是客服吗", "4008886688", "official"),                                # slashes between groups
+    ("Q:2851230098 是你们客服吗", "2851230098", "not_official"),                         # "Q:" for QQ
+    ("这个号码 0 2 1 - 6 2 3 4 5 6 7 8 打电话说是钱包公司的，是真的吗", "02162345678", "not_official"),
+    ("工號#1002 這個客服是真的嗎", "KF1002", "official"),                                  # traditional 工號
+    ("我妈接到4008886688的电话，这个是官放电话码", "4008886688", "official"),              # 官放 for 官方
+    ("「示例錢包官方服務號」是你們的嗎", "示例錢包官方服務號", "not_official"),           # quoted, as typed
 ])
 def test_questions_without_cue_words_still_verify(registry, text, identifier, status):
     assert {"identifier": identifier, "status": status} in [
@@ -315,6 +321,7 @@ def test_questions_without_cue_words_still_verify(registry, text, identifier, st
     "我爸让我记一下示例钱包的官方客服电话，我翻了公众号也没找到，你们电话多少",   # the brand in a sentence
     "示例钱包公众号怎么找客服",
     "转账给13812345678是免费的吗",
+    "之前在百度搜“示例钱包客服”，出来好几个不同的电话，到底哪个能打",   # a search in quotes, not an account
 ])
 def test_the_brand_or_a_number_in_a_question_is_not_a_contact_to_check(registry, text):
     assert verifier.check(text, registry) == []

@@ -31,7 +31,7 @@ from bot.understanding.model import IntentModel, Params
 log = logging.getLogger(__name__)
 
 #: Bump when features, augmentation or training change: stored models of older versions are not reused.
-VERSION = "9"
+VERSION = "10"
 #: The training settings a fingerprint covers (kept equal to bot.understanding.training's by a test).
 SETTINGS = "1e-05|8.0|2|3"
 #: Stored models kept besides the one in use, the most recently used first (older ones are deleted).
