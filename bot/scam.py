@@ -49,6 +49,8 @@ _GIVE_PINYIN = r"(?:fa ?gei|gao ?su|ti ?gong|bao ?gei|nian ?gei|du ?gei|he ?dui|
 _SECRET_PINYIN = r"(?:yan ?zheng ?ma|mi ?ma|zhu ?ji ?ci|si ?yao)"
 # What a phishing page asks to be typed in.
 _PAGE_SECRET = rf"(?:{_PASSWORD}|{_SECRET_CODE}|卡号|银行卡|身份证)"
+# What a user may say they already handed over.
+_GIVEN_SECRET = rf"(?:{_PASSWORD}|{_SECRET_CODE}|卡号|助记词|私钥)"
 #: A link or a bare web address ("wallet-example.top 让我输卡号").
 _WEB_ADDRESS = (r"(?:https?://|www\.|(?<![a-z0-9@.-])[a-z0-9-]+(?:\.[a-z0-9-]+)*"
                 r"\.(?:com|cn|net|org|top|xyz|vip|cc|app|io|info|shop|site|online|co|me|tk|club)(?![a-z0-9-]))")
@@ -138,9 +140,9 @@ SIGNALS: tuple[Signal, ...] = (
        "正规通知不会让你打开链接填密码、验证码或卡号，这是钓鱼网站。"),
     _s("secret_given", "demand", 0.7,
        rf"(?:输了|输入了|填了|填写了|给了|告诉了|说了|念了|发给了|发了|报了|提交了|登录了|(?:上面|里面|网页|页面|网站|链接)[^,.!?;。！？]{{0,4}}改了)"
-       rf"{_NEAR}(?:{_PASSWORD}|{_SECRET_CODE}|卡号|银行卡|助记词|私钥)"
-       rf"|把{_NEAR}(?:{_PASSWORD}|{_SECRET_CODE}|卡号|助记词|私钥){_NEAR}(?:输|填|告诉|给|报|发|念|说|讲|打|畀|俾)[^,.!?;。！？]{{0,6}}[了咗]"
-       rf"|(?:畀咗|俾咗|讲咗|报咗|输咗|填咗|话咗){_NEAR}(?:{_PASSWORD}|{_SECRET_CODE}|卡号|助记词|私钥)"
+       rf"{_NEAR}(?:{_GIVEN_SECRET}|银行卡)"
+       rf"|把{_NEAR}{_GIVEN_SECRET}{_NEAR}(?:输|填|告诉|给|报|发|念|说|讲|打|畀|俾)[^,.!?;。！？]{{0,6}}[了咗]"
+       rf"|(?:畀咗|俾咗|讲咗|报咗|输咗|填咗|话咗){_NEAR}{_GIVEN_SECRET}"
        r"|(?:点了|点开|点进|打开了|clicked|opened|tapped).{0,64}(?:登录了|登陆了|登进去|登上去)"
        r"|(?:already|just)\s+(?:entered|typed|gave|sent|shared|submitted|changed)[^.!?]{0,24}(?:password|code|pin|card|seed|key)"
        r"|\bi\s+(?:logged|signed)\s+in\b",

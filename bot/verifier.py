@@ -158,7 +158,8 @@ _GENERIC_WORDS = frozenset("www official offical kefu service services support h
 
 
 def normalize_text(text: str) -> str:
-    """Full-width to half-width (NFKC), invisible and control characters out, 。 or a spoken 点/dot between letters to '.'."""
+    """Full-width to half-width (NFKC), invisible and control characters out; numbers typed digit by
+    digit or read out as digits; KF typed apart; 。 or a spoken 点/dot between letters to '.', 艾特 to '@'."""
     if not isinstance(text, str):
         return ""
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])[:MAX_CHARS]
