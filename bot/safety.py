@@ -48,6 +48,7 @@ class SafetyChecks:
         #: Above this the alert wins even over a plain question about a contact ("QQ… 说是客服，真的吗").
         self.certain = float(safety.get("scam_over_verify", 0.9))
         self.forbidden = frozenset(safety.get("forbidden_demands", ()))
+        self.weights = {signal.name: signal.weight for signal in scam.SIGNALS}
 
     def scam_check(self, text: str, reading=None) -> RouteDecision | None:
         """route scam_alert (priority) for a scam in progress or a victim; None otherwise.
@@ -60,13 +61,18 @@ class SafetyChecks:
         identifiers = verifier.with_named_accounts(verifier.extract(text), text, registry, asked=False)
         demanded = [name for name in result.signals if name in self.forbidden]
         hedged = result.groups.get("hedge", 0.0) < 0
-        named_and_demanded = bool(identifiers and demanded and not hedged)
+        # A weak demand (a word for paying) needs someone asking: "pay.wallet.example.com 付款的时候跳到
+        # 这个页面" names a payment, not a demand; "打开链接填写验证码" asks by itself.
+        asked = (result.groups.get("actor", 0.0) > 0 or result.groups.get("request", 0.0) > 0
+                 or any(self.weights[name] >= scam.MIN_DEMAND for name in demanded))
+        named_and_demanded = bool(identifiers and demanded and asked and not hedged)
         if reading is None:
             fires, victim = result.is_scam or named_and_demanded, False
         else:
             likelihood = sum(reading.prob(label) for label in SCAM_LABELS)
             victim = reading.prob("victim") > reading.prob("scam") and likelihood >= self.threshold
-            pushed = result.groups.get("demand", 0.0) > 0   # anything asked of the user, a lure included
+            # anything asked of the user, a lure included, unless said not to be ("没有让我提供密码")
+            pushed = result.groups.get("demand", 0.0) > 0 and not hedged
             asks_to_verify = bool(identifiers) and not pushed and bool(verifier.check(text, registry))
             # A question about a named contact is the verifier's, unless the model rates a scam above a
             # plain check of that contact (the contact_check intent) and reads a victim or is all but sure.

@@ -37,7 +37,7 @@ _PRESSURE_CAP = 0.4
 _DEMAND_CAP = 1.2
 
 # Verbs of handing something over to someone else (not of using it yourself).
-_GIVE = r"(?:提供|告诉|发给|发送给|发过去|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|读给|读一遍|读出|读一下|核对|回复|give|send|tell|share|provide|ask(?:ed|s|ing)? (?:me )?for)"
+_GIVE = r"(?:提供|告诉|发给|发送给|发过去|发到(?:他|她|对方|群|微信|qq)|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|读给|读一遍|读出|读一下|核对|回复|give|send|tell|share|provide|ask(?:ed|s|ing)? (?:me )?for)"
 _SECRET_CODE = r"(?:验证码|验正码|验症码|[46][- ]?digit code|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b|yzm)"
 _PASSWORD = r"(?:(?:支付|登录|交易|银行卡|取款|账户|账号)?密码|password|\bpin\b|cvv|cvn|安全码|背面(?:的)?(?:三位|3位))"
 _SEED = r"(?:助记词|私钥|密钥|keystore|恢复短语|钱包备份|(?:12|24|十二|二十四)个(?:单词|英文单词|词))"
@@ -78,10 +78,13 @@ SIGNALS: tuple[Signal, ...] = (
     _s("claims_identity", "actor", 0.5, r"自称|冒充|假冒|说是|说他是|说她是|声称|说自己是|\bzi ?cheng\b|\bshuo ?shi\b|\bmao ?chong\b"),
     _s("staff_or_authority", "actor", 0.4,
        r"客服|工作人员|官方|平台|专员|经理|警察|警官|民警|公安|派出所|检察院|法院|银行(?!卡)|银保监|金融监管|监管局|网警|快递|海关|税务|社保|医保|\bke ?fu\b|\bjing ?cha\b|\bgong ?an\b"),
-    _s("outside_contact", "actor", 0.35, r"打电话|电话|来电|打来|给我打|打给我|通话|加我|私信|发短信|拉我进群|陌生人|有人|对方|一个人|那个人|[他她]们?说"),
+    _s("outside_contact", "actor", 0.35, r"打电话|电话|来电|打来|给我打|打给我|通话|加我|私信|发短信|拉我进群|陌生人|有人|对方|一个人|那个人|[他她]们?说"
+       r"|收到(?:一[封条个])?(?:邮件|email|短信|信息)|someone|somebody|a (?:guy|man|woman|lady)|(?:called|texted|emailed|messaged|dm'?ed) me"
+       r"|(?:he|she|they|caller) (?:said|says|told|asked)|claim(?:s|ed|ing)? to be"),
     # --- request: asked of the user ---
     _s("asks_the_user", "request", 0.25,
-       r"(?:让|叫|要|要求|逼|催|指导|教|需要|通知)我|问我要|找我要|跟我要|向我要|说我|\b(?:rang|jiao|yao) ?wo\b"),
+       r"(?:让|叫|要|要求|逼|催|指导|教|需要|通知)我|问我要|找我要|跟我要|向我要|说我|\b(?:rang|jiao|yao) ?wo\b"
+       r"|\b(?:asks?|asked|asking|tells?|told|telling|wants?|wanted|urges?|urged|needs?) me\b"),
     # --- demand: what the scam is after ---
     _s("safe_account", "demand", 1.0, r"(?:安全|清查|监管|核查|国库|验资|备用)(?:账户|账号|钱包)|资金清查",
        "官方和公安机关都没有“安全账户”，让你转钱“保安全”的都是诈骗。"),
@@ -102,6 +105,10 @@ SIGNALS: tuple[Signal, ...] = (
     _s("secret_pinyin", "demand", 0.7,
        rf"{_GIVE_PINYIN}[a-z ]{{0,24}}{_SECRET_PINYIN}|{_SECRET_PINYIN}[a-z ,]{{0,24}}{_GIVE_PINYIN}",
        "验证码、密码、助记词只能你自己用，谁要都不能给，官方客服绝不会索要。"),
+    _s("type_secret", "demand", 0.7,
+       rf"(?:(?:让|叫|要求|逼|催|指导|教)我|要我)[^,.!?;。！？]{{0,12}}(?:填|输|键入|enter|type){_NEAR}{_PAGE_SECRET}"
+       rf"|(?:asked|told|wants?) me to (?:enter|type|fill in|input)[^.!?]{{0,24}}(?:password|code|pin|card|cvv)",
+       "谁让你在哪里输入密码或验证码都不要照做，官方客服绝不会这样要求。"),
     _s("seed_phrase", "demand", 0.9, rf"{_SEED_VERBS}{_NEAR}{_SEED}|{_SEED}{_NEAR}{_SEED_VERBS}",
        "助记词/私钥就是你的钱包，给了别人资产会被立刻转走，官方永远不会索要。"),
     _s("upgrade_or_sync", "demand", 0.5, r"升级钱包|钱包(?:要|需要|需|必须)?升级|同步节点|节点同步|节点验证|钱包验证|钱包认证",
@@ -114,7 +121,9 @@ SIGNALS: tuple[Signal, ...] = (
        r"(?:先|需要|要|得|才能)"
        r".{0,8}(?:交|付|缴|转|充|打款|刷|垫付|税|保证金|手续费)"
        r"|(?:先|需要)(?:交|付|缴|转|充).{0,10}(?:才能|就能|才可以).{0,6}(?:退款|理赔|解冻|提现|到账|放款|领)"
-       r"|(?:deposit|fee|pay|transfer).{0,20}(?:unlock|unfreeze|release|refund|withdraw)",
+       r"|(?:deposit|fee|pay|transfer).{0,20}(?:unlock|unfreeze|release|refund|withdraw)"
+       r"|(?:frozen|freeze|locked|suspended|closed|blocked).{0,40}(?:unless|until|if).{0,20}(?:pay|fee|transfer|deposit)"
+       r"|(?:reactivation|activation|unfreeze|unlock|verification|release|processing) fee",
        "退款、理赔、补偿、解冻从来不需要你先付钱。"),
     _s("cancel_loan_or_student", "demand", 0.8,
        r"注销.{0,6}(?:校园贷|学生账户|学生贷|学生身份|贷款账户|网贷|金融账户)|(?:校园贷|学生账户|学生贷|贷款账户|网贷).{0,10}注销"
@@ -145,6 +154,7 @@ SIGNALS: tuple[Signal, ...] = (
        rf"|(?:畀咗|俾咗|讲咗|报咗|输咗|填咗|话咗){_NEAR}{_GIVEN_SECRET}"
        r"|(?:点了|点开|点进|打开了|clicked|opened|tapped).{0,64}(?:登录了|登陆了|登进去|登上去)"
        r"|(?:already|just)\s+(?:entered|typed|gave|sent|shared|submitted|changed)[^.!?]{0,24}(?:password|code|pin|card|seed|key)"
+       rf"|{_GIVEN_SECRET}[^。！？!?]{{0,16}}[，,、 ]\s*我?(?:也|就|都|还)?(?:输了|填了|给了|给他了|给她了|告诉他了|告诉她了|发了|发过去了|报了|照做了)"
        r"|\bi\s+(?:logged|signed)\s+in\b",
        "已经在陌生页面输过密码或验证码：马上改密码，并拨热线冻结账户。"),
     _s("install_app", "demand", 0.5, r"下载.{0,10}(?:app|软件|应用|客户端)|安装.{0,6}(?:app|软件|应用)|(?:app|软件).{0,6}(?:下载|安装)",
@@ -174,6 +184,18 @@ SIGNALS: tuple[Signal, ...] = (
        r"|(?:否则|不然)[^,.!?;。！？]{0,8}(?:冻结|注销|封|起诉|逮捕|扣|上征信)"),
     # --- hedge: a question about policy, not an event ---
     _s("hypothetical", "hedge", -0.6, r"会不会|是否会|可能会|会(?:让|要|叫|要求|找|问).{0,15}吗"),
+    # A demand said not to have been made, or warned against: "全程没有让我提供密码", "提醒我千万不要把验证码告诉任何人".
+    _s("negated_demand", "hedge", -0.6,
+       r"(?:没有?|从没有?|从来没有?|从不|不会|并没有?|也没有?|有没有)(?:主动)?(?:[^,.!?;。！？]{0,5}?)(?:让|叫|要求?|问|找|跟|向)(?:我|人|用户|你)?"
+       rf"[^,.!?;。！？]{{0,10}}(?:提供|告诉|发|给|报|输|填|要|转账|转钱|打钱|共享|下载)"
+       rf"|(?:千万|一定|切记|绝对)?(?:不要|别|不能|切勿|勿|不可)(?:把|将)?[^,.!?;。！？]{{0,6}}(?:{_SECRET_CODE}|{_PASSWORD}|助记词)"
+       r"[^,.!?;。！？]{0,6}(?:告诉|给|发|透露|泄露|提供)"
+       r"|(?:never|don'?t|do not) (?:share|give|tell|send)"),
+    # The user turned the contact down: "我没理他，直接拉黑了", "ignored it".
+    _s("declined", "hedge", -0.6,
+       r"没理|没搭理|没得理|不理(?:他|她|它|对方)|拉黑|删了(?:他|她|对方)|挂了电话|直接挂了?|挂掉了|没上当|没有上当|识破|撅回去"
+       r"|(?:没|没有)(?:给|转|点|按|下载|装|开)(?:他|她|对方)?(?:[^,.!?;。！？]{0,4})?(?:就|直接)?(?:挂|拉黑|删)"
+       r"|\bignored\b|hung up|blocked (?:him|her|them|it|the)|didn'?t (?:reply|answer|give|click|pay|send)"),
 )
 
 

@@ -40,7 +40,8 @@ _SPOKEN = "[零〇幺一二三四五六七八九]"
 #: A number read out in words ("四零零八八八六六八八", "八零零 八八八 六六八八"), seven digits or more…
 _SPOKEN_DIGITS = re.compile(f"{_SPOKEN}(?:[ \u3000-]?{_SPOKEN}){{6,}}")
 #: …or an agent's number, after 工号/编号/KF or before 号客服 ("工号幺零零三", "一零零三号客服").
-_SPOKEN_AGENT = re.compile(f"(?<=工号|编号|工號|編號)(?:是|为|:)?\\s*{_SPOKEN}{{3,6}}|(?<=kf)[\\s-]?{_SPOKEN}{{3,6}}|{_SPOKEN}{{3,6}}(?=号客服)", re.I)
+_SPOKEN_AGENT = re.compile(f"(?<=工号|编号|工號|編號)(?:是|为|:)?\\s*{_SPOKEN}{{3,6}}|(?<=kf)[\\s-]?{_SPOKEN}{{3,6}}|{_SPOKEN}{{3,6}}(?=号客服)"
+                           f"|(?<=客服)\\s*{_SPOKEN}{{4}}(?=号)", re.I)
 _DIGIT_OF = str.maketrans("零〇幺一二三四五六七八九", "001123456789")
 _INVISIBLE = re.compile(r"[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
@@ -54,6 +55,8 @@ _SPOKEN_DOT = re.compile(r"(?<=[a-z])(?:\s*点\s*|\s+dot\s+)(?=[a-z])", re.I)
 #: A number typed digit by digit ("0 2 1 - 6 2 3 4 5 6 7 8"): seven or more single digits apart.
 _DIGIT_BY_DIGIT = re.compile(r"(?<![\d])(?:\d[ \u3000-]{1,3}){6,}\d(?![\d])")
 #: An @ read out in an address ("support 艾特 wallet 点 example 点 com").
+# A hyphen read out between letters or digits ("wallet杠example点com").
+_SPOKEN_DASH = re.compile(r"(?<=[a-z0-9])\s*杠\s*(?=[a-z0-9])", re.I)
 _SPOKEN_AT = re.compile(r"(?<=[a-z0-9])\s*(?:艾特|圈a)\s*(?=[a-z0-9])", re.I)
 #: An agent number's KF typed letter by letter ("K F 幺零零五").
 _SPACED_KF = re.compile(r"(?<![a-z])k\s+f(?=[\s-]*[0-9零〇幺一二三四五六七八九])", re.I)
@@ -110,7 +113,7 @@ _ACCOUNT_CONTEXT = re.compile(rf"{_ACCOUNT_WORD}|gong ?zhong ?hao|号叫|个号|
 _QUOTED = re.compile(rf"[{_OPEN_QUOTE}]([\u4e00-\u9fff0-9a-z]{{2,24}})[{_CLOSE_QUOTE}]", re.I)
 _NAME_LEAD = r"(?:(?<=叫)|(?<=叫做)|(?<=名叫)|(?<=关注了)|(?<=搜到)|(?<=号)|(?<=和)|(?<=与)|(?<![^\s\"'「“『《【]))"
 _NAME_TAIL = (r"([\u4e00-\u9fff]{0,6}?)(?<!的)(?=[\s,.!?;:、，。！？；：\"'」”』》)]|$|这个|那个|的?公众号|的?服务号"
-              r"|是你们|是不是|是官方|是真的|靠谱|可信|和|与|天天|一直)")
+              r"|是你们|是不是|是官方|是真的|靠谱|可信|和|与|天天|一直|说的|说我|让我|叫我|要我|发来|发的|推送|通知我)")
 # A handle typed bare ("demo_wallet_0fficial 是你们的吗"): letters with an underscore or a digit in it.
 _BARE_HANDLE = re.compile(r"(?<![a-z0-9_.@/-])([a-z](?=[a-z0-9_-]*[_0-9-])[a-z0-9_-]{5,29})(?![a-z0-9_@.-])", re.I)
 _PHONE_RUN = re.compile(r"(?<![0-9a-z_+./])(\+?\(?\d(?:[ \t\u3000()-]{0,3}\d|[./]\d(?=\d)){3,19})(?![\d./]\d)", re.I)
@@ -159,7 +162,8 @@ _GENERIC_WORDS = frozenset("www official offical kefu service services support h
 
 def normalize_text(text: str) -> str:
     """Full-width to half-width (NFKC), invisible and control characters out; numbers typed digit by
-    digit or read out as digits; KF typed apart; 。 or a spoken 点/dot between letters to '.', 艾特 to '@'."""
+    digit or read out as digits; KF typed apart; 。 or a spoken 点/dot between letters to '.', 杠 to '-',
+    艾特 to '@'."""
     if not isinstance(text, str):
         return ""
     text = unicodedata.normalize("NFKC", text[:MAX_CHARS])[:MAX_CHARS]
@@ -168,7 +172,8 @@ def normalize_text(text: str) -> str:
     text = _DIGIT_BY_DIGIT.sub(lambda m: re.sub(r"\D", "", m.group()), text)
     text = _SPOKEN_DIGITS.sub(lambda m: re.sub(r"[ \u3000-]", "", m.group()).translate(_DIGIT_OF), text)
     text = _SPOKEN_AGENT.sub(lambda m: m.group().translate(_DIGIT_OF), _SPACED_KF.sub("KF", text))
-    return _SPOKEN_AT.sub("@", _SPOKEN_DOT.sub(".", _IDEOGRAPHIC_DOT.sub(".", text)))
+    text = _SPOKEN_DASH.sub("-", _SPOKEN_DOT.sub(".", _IDEOGRAPHIC_DOT.sub(".", text)))
+    return _SPOKEN_AT.sub("@", text)
 
 
 @dataclass(frozen=True)
@@ -398,12 +403,14 @@ def named_accounts(text: str, registry: Registry, asked: bool = True) -> list[Id
             taken.append(range(m.start(), m.end()))
     if about_accounts:
         for name in registry.account_names:   # the name, or one character off it (示列钱包客服)
-            for m in re.finditer(_NAME_LEAD + f"([\u4e00-\u9fff]{{{len(name)}}})" + _NAME_TAIL, plain):
+            # in a lookahead, so every start is tried: "有个公众号叫示列钱包" is not hidden by a match at its start
+            for m in re.finditer("(?=" + _NAME_LEAD + f"([\u4e00-\u9fff]{{{len(name)}}})" + _NAME_TAIL + ")", plain):
                 if OSA.distance(m.group(1), name, score_cutoff=1) > 1 or any(m.start() in r for r in taken):
                     continue
                 exact = m.group(1) == name and not m.group(2)
-                found = Identifier("account_name", as_written(m.start(), m.end()), m.start(), m.group())
+                found = Identifier("account_name", as_written(m.start(), m.end(2)), m.start(), m.group(1) + m.group(2))
                 (officials if exact else copies).append(found)
+                taken.append(range(m.start(), m.end(2)))
     return copies + officials if copies else []
 
 

@@ -19,6 +19,14 @@ def scam_check():
     return make_prechecks(Settings())[0]
 
 
+@pytest.fixture(scope="module")
+def shipped_router():
+    """The router the endpoint runs: the shipped model's reading, then the prechecks."""
+    from bot.router import build_router, default_prechecks
+
+    return build_router(Settings(), prechecks=default_prechecks(Settings()))
+
+
 def test_labelled_set_is_big_enough_with_hard_negatives():
     rows = load_rows("scam_labelled.jsonl")
     assert len(rows) >= 60
@@ -184,3 +192,40 @@ def test_an_alert_names_the_contact_behind_the_demand(scam_check, text, identifi
     decision = scam_check(text)
     assert decision is not None and decision.route == "scam_alert"
     assert identifier in [v["identifier"] for v in decision.verdicts]
+
+
+@pytest.mark.parametrize("text", [
+    "今天KF1005打电话给我，问了问经过，全程没有让我提供任何密码或验证码，这个工号是真的吗",
+    "KF1001提醒我千万不要把验证码告诉任何人，这个工号应该是真的吧？",
+    "pay.wallet.example.com 付款的时候跳到这个页面 是真的吧",   # a payment named, nobody asking
+])
+def test_a_demand_said_not_to_be_made_or_nobody_making_it_leaves_the_contact_check(shipped_router, text):
+    decision, _ = shipped_router.route(text)
+    assert decision.route == "verify" and decision.verdicts[0]["status"] == "official"
+
+
+@pytest.mark.parametrize("text, hedge", [
+    ("全程没有让我提供任何密码或验证码", "negated_demand"),
+    ("提醒我千万不要把验证码告诉任何人", "negated_demand"),
+    ("有个人加我微信让我开屏幕共享，我没理他，直接拉黑了", "declined"),
+    ("Got a scam text asking for my seed phrase, ignored it.", "declined"),
+])
+def test_negated_and_declined_demands_are_hedges(text, hedge):
+    result = scam.detect(text)
+    assert hedge in result.signals and result.groups["hedge"] < 0
+
+
+@pytest.mark.parametrize("text", [
+    "Someone called from +86 400 888 6688 saying my account will be frozen unless I pay a reactivation fee of 300 CAD",
+    "客服 KF1001 用 02161234567 打给我，让我把验证码发到他微信 kf_anan2024",
+    "登录页要我输手机号和SMS code，发件人是 wallet-example.net",
+])
+def test_demands_in_english_typed_in_or_sent_elsewhere_with_a_contact_are_scams(scam_check, text):
+    decision = scam_check(text)
+    assert decision is not None and decision.route == "scam_alert"
+
+
+def test_a_password_typed_in_for_a_handle_not_ours_is_a_victim(scam_check):
+    decision = scam_check("TG机器人 @wallet_refund_bot 让我输支付密码退款，我输了，结果钱反而被扣了")
+    assert "secret_given" in scam.detect("让我输支付密码退款，我输了").signals
+    assert decision is not None and decision.route == "scam_alert" and decision.reply.startswith("别慌")

@@ -311,6 +311,9 @@ def test_check_and_registry_commands(capsys, monkeypatch, tmp_path):
     ("工號#1002 這個客服是真的嗎", "KF1002", "official"),                                  # traditional 工號
     ("我妈接到4008886688的电话，这个是官放电话码", "4008886688", "official"),              # 官放 for 官方
     ("「示例錢包官方服務號」是你們的嗎", "示例錢包官方服務號", "not_official"),           # quoted, as typed
+    ("就是那个网站wallet杠example点com是不是你们的", "wallet-example.com", "not_official"),  # 杠 read out
+    ("他说他是客服一零零五号，是真的吗", "KF1005", "official"),                          # 客服…号 read out
+    ("有个公众号叫示列钱包，列车的列，是你们吗？", "示列钱包", "not_official"),          # not at the start
 ])
 def test_questions_without_cue_words_still_verify(registry, text, identifier, status):
     assert {"identifier": identifier, "status": status} in [
