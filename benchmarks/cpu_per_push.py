@@ -102,12 +102,14 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per app (default 5)")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="print the top N functions")
     parser.add_argument("--profile-app", default="bot", help="which app --profile profiles (default bot)")
+    parser.add_argument("--unique-texts", action="store_true",
+                        help="no two pushes carry the same text (no understanding cache hits), as in load.py")
     args = parser.parse_args(argv)
 
     creds = Credentials.new()
     os.environ.update(creds.env())
     os.environ.setdefault("BOT_LOG_LEVEL", "WARNING")
-    signer, mix = PushSigner(creds), MessageMix()
+    signer, mix = PushSigner(creds), MessageMix(unique=args.unique_texts)
     with tempfile.TemporaryDirectory(prefix="cpu-per-push-") as tmp:
         redis_server = RedisServer(Path(tmp) / "redis", port=free_port()).start()
         try:
