@@ -394,7 +394,7 @@ def named_accounts(text: str, registry: Registry, asked: bool = True) -> list[Id
         return written[start:end] if len(written) == len(plain) else plain[start:end]
 
     about_accounts = bool(_ACCOUNT_CONTEXT.search(plain))
-    copies, officials, taken = [], [], []
+    copies, officials, taken, named = [], [], [], False
     for m in _QUOTED.finditer(plain) if about_accounts or not asked else ():   # "搜“示例钱包客服”" is a search
         inside = m.group(1)
         if any(name in inside or OSA.distance(inside[:len(name)], name, score_cutoff=1) <= 1
@@ -411,7 +411,18 @@ def named_accounts(text: str, registry: Registry, asked: bool = True) -> list[Id
                 found = Identifier("account_name", as_written(m.start(), m.end(2)), m.start(), m.group(1) + m.group(2))
                 (officials if exact else copies).append(found)
                 taken.append(range(m.start(), m.end(2)))
-    return copies + officials if copies else []
+                named |= exact and _named_apart(plain, m.start(), m.end(2))
+    return copies + officials if copies or named else []
+
+
+def _named_apart(text: str, start: int, end: int) -> bool:
+    """The name is given as an account's name: after 叫 ("有一个叫 示例钱包 的"), or set apart by spaces
+    or quotes on both sides; not a word in a sentence ("示例钱包公众号怎么找客服") or a search term."""
+    before = text[:start].rstrip(" \t\"'「“『《【")
+    if before.endswith(("搜", "搜索", "查", "查找")):   # a search term ("搜'示例钱包'出来三个")
+        return False
+    apart = (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum())
+    return before.endswith(("叫", "叫做", "名叫")) or (apart and start > 0)
 
 
 def with_named_accounts(identifiers: list[Identifier], text: str, registry: Registry,

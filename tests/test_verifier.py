@@ -314,6 +314,7 @@ def test_check_and_registry_commands(capsys, monkeypatch, tmp_path):
     ("就是那个网站wallet杠example点com是不是你们的", "wallet-example.com", "not_official"),  # 杠 read out
     ("他说他是客服一零零五号，是真的吗", "KF1005", "official"),                          # 客服…号 read out
     ("有个公众号叫示列钱包，列车的列，是你们吗？", "示列钱包", "not_official"),          # not at the start
+    ("搜到好几个公众号，有一个叫 示例钱包 的，是这个吧？", "示例钱包", "official"),       # ours, named alone
 ])
 def test_questions_without_cue_words_still_verify(registry, text, identifier, status):
     assert {"identifier": identifier, "status": status} in [
@@ -325,6 +326,7 @@ def test_questions_without_cue_words_still_verify(registry, text, identifier, st
     "示例钱包公众号怎么找客服",
     "转账给13812345678是免费的吗",
     "之前在百度搜“示例钱包客服”，出来好几个不同的电话，到底哪个能打",   # a search in quotes, not an account
+    "我在微信搜“示例钱包”，出来好几个号，哪个是你们",                  # our name searched for
 ])
 def test_the_brand_or_a_number_in_a_question_is_not_a_contact_to_check(registry, text):
     assert verifier.check(text, registry) == []
