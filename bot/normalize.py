@@ -34,6 +34,8 @@ _T2S = OpenCC("t2s")
 _NOT_WORD = re.compile(r"[\W_]+")
 # Clause boundaries: anything that is neither a word character nor a plain space.
 _CLAUSE_BREAK = re.compile(r"[^\w\s]+|_+|\n+")
+#: Unicode categories of emoji and their joiners and selectors (symbols, formats, marks).
+_DECORATION = frozenset({"So", "Sk", "Cf", "Mn", "Me", "Cs", "Co"})
 _HANZI = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _RUNS = re.compile(f"[{_HANZI}]+|[^{_HANZI}]+")
 _HANZI_CHAR = re.compile(f"[{_HANZI}]")
@@ -94,9 +96,12 @@ def normalize(text: str) -> str:
     return untoned(_NOT_WORD.sub("", untoned(to_simplified(text).lower())))
 
 
-def clauses(text: str) -> list[str]:
-    """The normalised clauses of `text`, split at punctuation, emoji and line breaks."""
+def clauses(text: str, at_emoji: bool = True) -> list[str]:
+    """The normalised clauses of `text`, split at punctuation, emoji and line breaks; `at_emoji=False`:
+    an emoji between words is decoration, not a break ("转账💸要收钱吗" is one question)."""
     folded = unicodedata.normalize("NFKC", text or "")
+    if not at_emoji:
+        folded = "".join(c for c in folded if unicodedata.category(c) not in _DECORATION)
     parts = (normalize(part) for part in _CLAUSE_BREAK.split(folded))
     return [part for part in parts if part]
 

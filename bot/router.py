@@ -419,7 +419,7 @@ class Router:
 
     def _clause_labels(self, corpus: Corpus, text: str) -> list[str]:
         """The labels the fast classifier is confident of, clause by clause, in order of first appearance."""
-        parts = [c for c in clauses(text) if len(c) >= 2]
+        parts = [c for c in clauses(text, at_emoji=False) if len(c) >= 2]
         if len(parts) < 2:
             return []
         found: list[str] = []

@@ -36,6 +36,8 @@ def test_clauses_split_at_punctuation_not_at_spaces():
     assert clauses("我提现了，还没到账😭是不是出问题了？") == ["我提现了", "还没到账", "是不是出问题了"]
     assert clauses("tixian shibai") == ["tixianshibai"]
     assert clauses("！！！") == []
+    assert clauses("转账💸要收钱吗？", at_emoji=False) == ["转账要收钱吗"]      # decoration, not a break
+    assert clauses("怎么改密码？提现多久到", at_emoji=False) == ["怎么改密码", "提现多久到"]
 
 
 def test_pinyin_tokens():

@@ -421,3 +421,10 @@ def test_a_correction_always_rules_out_the_answer_just_given(router):
     _, state = router.route("我的账户被冻结了", now=NOW)
     decision, _ = router.route("不是这个，我问的是冻结", state, now=NOW + 10)   # read as that answer, sure
     assert decision.route != "faq" or decision.faq_id != "account_frozen"
+
+
+@pytest.mark.parametrize("text, faq_id", [("提现💰要扣手续费吗", "fees"), ("转账🙏要收费吗", "fees")])
+def test_an_emoji_inside_one_question_does_not_make_it_two(text, faq_id):
+    """With the shipped model: "提现💰" is not a question of its own, so the answer is the fees one."""
+    decision, _ = build_router(Settings(), prechecks=default_prechecks(Settings())).route(text)
+    assert (decision.route, decision.faq_id) == ("faq", faq_id) and not decision.offered

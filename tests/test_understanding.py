@@ -238,6 +238,8 @@ def route_of(label):
     ({"a": 0.1, "b": 0.08, "oos": 0.3}, "fallback", None),
     ({"handoff": 0.7, "a": 0.2}, "route", "handoff"),
     ({"oos": 0.8, "a": 0.1}, "route", "oos"),
+    ({"handoff": 0.38, "a": 0.1}, "route", "handoff"),      # below route_floor, but far ahead of any answer
+    ({"handoff": 0.38, "a": 0.2}, "fallback", None),        # not far enough ahead: neither is sure
 ])
 def test_how_sure_decides_the_reply(probs, kind, label):
     outcome = choose(reading(**probs), route_of, Thresholds())
