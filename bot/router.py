@@ -122,6 +122,9 @@ class Router:
         openers = _alternation(dialogue.get("negation_openers", ()))
         self.negated_clause = re.compile(f"(?:{openers})?(?:{negators})(?P<no>.{{1,12}})") if negators else None
         self.affirmer = re.compile(f"(?:{affirmers})") if affirmers else None
+        asking = _alternation(dialogue.get("question_words", ()))
+        #: A clause that asks something ("怎么添加新卡", "提现一般多久到"), not one that tells the story.
+        self.asks = re.compile(asking) if asking else None
         self.choice_ttl = float(dialogue.get("choice_ttl", 300))
         self.topic_ttl = float(dialogue.get("topic_ttl", 300))
         #: How long after a scam alert a contact the user checks is read as part of that scam.
@@ -417,21 +420,30 @@ class Router:
             return self._handoff("handoff_after_fallbacks", shown, unmatched=True)
         return RouteDecision("fallback", self._say("fallback"), score=score, candidates=shown, unmatched=True)
 
-    def _clause_labels(self, corpus: Corpus, text: str) -> list[str]:
-        """The labels the fast classifier is confident of, clause by clause, in order of first appearance."""
+    def _clause_labels(self, corpus: Corpus, text: str, floor: float | None = None) -> list[str]:
+        """The labels the fast classifier is sure of, clause by clause, in order of first appearance:
+        at least `confident`; or, given a lower `floor`, of the clauses that ask something."""
         parts = [c for c in clauses(text, at_emoji=False) if len(c) >= 2]
         if len(parts) < 2:
             return []
+        if floor is not None:
+            parts = [c for c in parts if self.asks and self.asks.search(c)]
+        floor = self.thresholds.confident if floor is None else floor
         found: list[str] = []
         for part in parts[:6]:
             reading = corpus.model.predict(part, embed=False)
-            if reading.confidence >= self.thresholds.confident and reading.top not in found:
+            if reading.confidence >= floor and reading.top not in found:
                 found.append(reading.top)
         return found
 
     def _second_question(self, corpus: Corpus, text: str, outcome) -> tuple[str, str] | None:
-        """(first, second) FAQ ids when the message asks two questions in separate clauses, in their order."""
+        """(first, second) FAQ ids when the message asks two questions in separate clauses, in their order.
+        A menu of two entries that two asking clauses each read as, plausibly, is such a message too
+        ("怎么添加新卡？顺便问下提现一般多久到"); a clause that tells the story does not count."""
         found = [label for label in self._clause_labels(corpus, text) if corpus.route_of(label) == "faq"]
+        if len(found) < 2 and outcome.kind == "menu":
+            found = [label for label in self._clause_labels(corpus, text, self.thresholds.plausible)
+                     if label in outcome.choices]
         if len(found) < 2:
             return None
         if outcome.kind != "menu" and outcome.label not in found:

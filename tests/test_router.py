@@ -428,3 +428,12 @@ def test_an_emoji_inside_one_question_does_not_make_it_two(text, faq_id):
     """With the shipped model: "提现💰" is not a question of its own, so the answer is the fees one."""
     decision, _ = build_router(Settings(), prechecks=default_prechecks(Settings())).route(text)
     assert (decision.route, decision.faq_id) == ("faq", faq_id) and not decision.offered
+
+
+def test_two_asking_clauses_behind_a_menu_get_the_first_answer_and_the_second_offered():
+    """With the shipped model: neither clause is sure enough alone, but each asks and reads as one entry."""
+    router = build_router(Settings(), prechecks=default_prechecks(Settings()))
+    decision, _ = router.route("怎么换一张新的银行卡？另外提现要几天到账")
+    assert (decision.route, decision.faq_id, decision.offered) == ("faq", "bind_bank_card", "withdraw_failed")
+    told, _ = router.route("入口找到了也点进去了，可接下来不知道咋跟客服说")   # a story clause is not a question
+    assert told.offered is None
