@@ -66,11 +66,23 @@ def rss_mib(pid: int) -> float | None:
     return None
 
 
-def memory(bot) -> dict[str, float | None]:
-    """RSS (MiB) of each gunicorn worker (children of the master) and of the queue worker."""
+def pss_mib(pid: int) -> float | None:
+    """Proportional set size: each shared page (the memory-mapped model and e5 weights) counted
+    once across the processes that map it, split between them."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def memory(bot, measure=rss_mib) -> dict[str, float | None]:
+    """RSS (or `measure`) in MiB of each gunicorn worker (children of the master) and of the queue worker."""
     master, queue_worker = bot.processes[0].pid, bot.processes[1].pid
-    out = {f"gunicorn worker {pid}": rss_mib(pid) for pid in children(master)}
-    out[f"queue worker {queue_worker}"] = rss_mib(queue_worker)
+    out = {f"gunicorn worker {pid}": measure(pid) for pid in children(master)}
+    out[f"queue worker {queue_worker}"] = measure(queue_worker)
     return out
 
 
@@ -172,7 +184,7 @@ def soak(args) -> int:
             bot_stack(creds, Path(tmp), args.workers, args.log_level, hours_file(Path(tmp), args.hours)) as stack:
         users = [openid("Soak", n) for n in range(USERS)]
         introduce(stack.fake, users)
-        mem_start = memory(stack.bot)
+        mem_start, pss_start = memory(stack.bot), memory(stack.bot, pss_mib)
         queue = Queue(stack.env.get("BOT_QUEUE_NAME", "wechat-outbound"), connection=stack.redis.client())
         gen = LoadGenerator(stack.bot.base_url, threads=args.threads)
 
@@ -206,6 +218,7 @@ def soak(args) -> int:
             "queue_worker_alive": stack.bot.processes[1].poll() is None,
             "sent_total": len(stack.fake.sent),
             "mem_start": mem_start, "mem_end": memory(stack.bot),
+            "pss_start": pss_start, "pss_end": memory(stack.bot, pss_mib),
         }
     print_report(samples, elapsed, timeline, signer, handoffs, outcome)
     return 0
@@ -241,15 +254,18 @@ def print_report(samples: list[Sample], elapsed: float, timeline: Timeline, sign
     print(f"queue at the end: {outcome['queue']}; queue worker alive: {outcome['queue_worker_alive']}")
     print(f"recorded undelivered by reason: {dict(outcome['undelivered'])}")
 
-    print("\nRSS (MiB)                  start      end")
+    print("\nMiB                        RSS start      end   PSS start      end")
     mem_start, mem_end = outcome["mem_start"], outcome["mem_end"]
+    pss_start, pss_end = outcome["pss_start"], outcome["pss_end"]
     for name in sorted(set(mem_start) | set(mem_end)):
-        print(f"  {name:24} {_mib(mem_start.get(name)):>7} {_mib(mem_end.get(name)):>8}")
+        print(f"  {name:24} {_mib(mem_start.get(name)):>9} {_mib(mem_end.get(name)):>8} "
+              f"{_mib(pss_start.get(name)):>11} {_mib(pss_end.get(name)):>8}")
     growth = [mem_end[n] - mem_start[n] for n in mem_start if mem_start.get(n) and mem_end.get(n)]
     started = [v for v in mem_start.values() if v]
     print(f"\nsummary: p99 {total['p99_ms']:.1f} ms over the whole soak; RSS per worker "
           f"{min(started, default=0):.1f}-{max(started, default=0):.1f} MiB at the start, "
-          f"largest growth {max(growth, default=0):+.1f} MiB by the end")
+          f"largest growth {max(growth, default=0):+.1f} MiB by the end; PSS per worker (shared pages "
+          f"counted once) {max((v for v in pss_end.values() if v), default=0):.1f} MiB at most at the end")
     print(f"5xx: {total['5xx']} (must be 0)")
 
 

@@ -2,8 +2,8 @@
 
 `choose(reading, route_of, thresholds)` turns the model's reading of one message into an `Outcome`:
 
-* a non-FAQ intent on top (handoff, a greeting, out-of-scope) at least `route_floor` sure, or at least
-  `plausible` and three times as likely as any FAQ entry → that route;
+* a non-FAQ intent on top (handoff, a greeting, out-of-scope) at least `route_floor` sure, or (a handoff
+  or a greeting) at least `plausible` and three times as likely as any FAQ entry → that route;
 * FAQ, the top entry at least `confident` sure → the answer;
 * one plausible entry (`plausible` ≤ p, and no runner-up above `menu_floor`) → that answer, with one line
   offering another wording or a person ("不是这个？换个说法或回复「人工」"); never a one-item menu;
@@ -18,6 +18,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bot.understanding.model import Reading
+
+
+#: Routes that are safe to take when merely plausible: a person, or a greeting back. A contact check
+#: with no contact, a follow-up with nothing before it or out-of-scope still need route_floor.
+PLAIN_ROUTES = frozenset({"handoff", "greeting"})
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,7 @@ def choose(reading: Reading, route_of: Callable[[str], str], t: Thresholds) -> O
     if not faqs:
         return Outcome("fallback", confidence=p)
     (best, pb), rest = faqs[0], faqs[1:]
-    if route_of(top) != "faq" and p >= t.plausible and p >= 3 * pb:
+    if route_of(top) in PLAIN_ROUTES and p >= t.plausible and p >= 3 * pb:
         return Outcome("route", top, confidence=p)   # plausible, and far ahead of every answer
     runner_up = rest[0][1] if rest else 0.0
     if pb >= t.confident and pb >= 2 * runner_up:
