@@ -126,7 +126,7 @@ def run_train(args) -> int:
     started = time.perf_counter()
     model = corpus.model
     print(f"模型就绪：{len(model.labels)} 个意图，{len(model.example_texts)} 条例句，"
-          f"用时 {time.perf_counter() - started:.1f} 秒（已训练过的语料直接读取）。")
+          f"用时 {time.perf_counter() - started:.1f} 秒（新语料先训练并保存到 {settings.BOT_MODEL_DIR}，训练过的直接读取）。")
     return 0
 
 
