@@ -37,10 +37,11 @@ _PRESSURE_CAP = 0.4
 _DEMAND_CAP = 1.2
 
 # Verbs of handing something over to someone else (not of using it yourself).
-_GIVE = r"(?:提供|告诉|发给|发送给|发过去|发到(?:他|她|对方|群|微信|qq)|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|读给|读一遍|读出|读一下|核对|回复|give|send|tell|share|provide|ask(?:ed|s|ing)? (?:me )?for)"
+_GIVE = r"(?:提供|告诉|发给|发送给|发过去|发到(?:他|她|对方|群|微信|qq)|报给|报一下|念给|念出|说出|给他|给她|给对方|给客服|给了|问我要|找我要|跟我要|向我要|要我的|截图|转发|报(?![警案名])|读给|读一遍|读出|读一下|核对|回复|give|send|tell|share|provide|ask(?:ed|s|ing)? (?:me )?for|read (?:it |them )?out|repl(?:y|ying|ied) with)"
 _SECRET_CODE = r"(?:验证码|验正码|验症码|[46][- ]?digit code|短信码|动态码|校验码|动态密码|验证短信|短信验证|短信内容|[46六四]位(?:数字|数|码)|verification code|sms code|otp|\bcode\b|yzm)"
 _PASSWORD = r"(?:(?:支付|登录|交易|银行卡|取款|账户|账号)?密码|password|\bpin\b|cvv|cvn|安全码|背面(?:的)?(?:三位|3位))"
-_SEED = r"(?:助记词|私钥|密钥|keystore|恢复短语|钱包备份|(?:12|24|十二|二十四)个(?:单词|英文单词|词))"
+_SEED = (r"(?:助记词|私钥|密钥|keystore|恢复短语|钱包备份|(?:12|24|十二|二十四)个(?:单词|英文单词|词)"
+         r"|(?:seed|recovery|secret|backup) (?:phrase|words)|mnemonic|private key|(?:12|24)[- ]word)")
 _SEED_VERBS = r"(?:提供|告诉|发|给|报|念|截图|导入|输入|填|复制|粘贴|同步|验证|上传|登录|enter|type|submit|import|paste|send|share)"
 _NEAR = "[^,.!?;。！？]{0,8}"  # within one clause
 # The same demands typed in pinyin ("rang wo ba yan zheng ma fa gei ta"): syllables are longer than
@@ -145,7 +146,9 @@ SIGNALS: tuple[Signal, ...] = (
        "不要点陌生人发来的链接，更不要在里面登录或输入任何信息。"),
     _s("link_secret", "demand", 0.7,
        rf"{_WEB_ADDRESS}\S*[^。！？!?]{{0,16}}(?:输入|填写|填入|填|提交|登录|输){_NEAR}{_PAGE_SECRET}"
-       rf"|(?:输入|填写|填入|填|提交){_NEAR}{_PAGE_SECRET}[^。！？!?]{{0,16}}{_WEB_ADDRESS}",
+       rf"|(?:输入|填写|填入|填|提交){_NEAR}{_PAGE_SECRET}[^。！？!?]{{0,16}}{_WEB_ADDRESS}"
+       rf"|{_WEB_ADDRESS}\S*[^.!?。！？]{{0,24}}\b(?:enter|type|input|fill in|submit)\b[^.!?]{{0,20}}"
+       r"(?:password|code|otp|pin|card|cvv)",
        "正规通知不会让你打开链接填密码、验证码或卡号，这是钓鱼网站。"),
     _s("secret_given", "demand", 0.7,
        rf"(?:输了|输入了|填了|填写了|给了|告诉了|说了|念了|发给了|发了|报了|提交了|登录了|(?:上面|里面|网页|页面|网站|链接)[^,.!?;。！？]{{0,4}}改了)"
@@ -161,7 +164,9 @@ SIGNALS: tuple[Signal, ...] = (
        "不要安装对方发来的App。"),
     _s("move_assets", "demand", 0.8,
        r"(?:币|资产|余额|钱|资金|usdt).{0,10}(?:转到|转入|转移到|转移|迁移到|迁移|转至|转给).{0,12}"
-       r"(?:新|冷|他|她|对方|指定|提供|发的|给的).{0,6}(?:地址|钱包|账户|卡)",
+       r"(?:新|冷|他|她|对方|指定|提供|发的|给的).{0,6}(?:地址|钱包|账户|卡)"
+       r"|(?:move|transfer|send)\s+(?:all\s+)?(?:of\s+)?(?:my|your|the)?\s*(?:funds|money|balance|coins|assets|crypto|usdt)"
+       r"[^.!?]{0,30}(?:new|safe|another|their|his|her|secure)\s+(?:wallet|account|address)",
        "不要把资产转到任何“新地址/新钱包”。"),
     _s("lure", "demand", 0.3, r"赔偿|补偿|理赔|赔付|赔我|赔你|领取.{0,6}(?:奖|红包|空投|福利|返现)|中奖|中了|空投|返现|红包"),
     _s("private_chat", "demand", 0.4, r"加(?:他|她|对方|我)?的?(?:qq|微信|企业微信)|(?:qq|微信)(?:上|里)?(?:联系|处理|办理)|私聊",

@@ -219,6 +219,10 @@ def test_negated_and_declined_demands_are_hedges(text, hedge):
     "Someone called from +86 400 888 6688 saying my account will be frozen unless I pay a reactivation fee of 300 CAD",
     "客服 KF1001 用 02161234567 打给我，让我把验证码发到他微信 kf_anan2024",
     "登录页要我输手机号和SMS code，发件人是 wallet-example.net",
+    "KF1002 called and asked me to read out the code I just got",
+    "@wallet_help_desk says he can restore my coins if I send him my 12-word recovery phrase",
+    "A guy said he's from 400-888-6688 and I must move all my funds to a new wallet he set up",
+    "Mail from help@wallet-example.io: confirm the refund by replying with the OTP",
 ])
 def test_demands_in_english_typed_in_or_sent_elsewhere_with_a_contact_are_scams(scam_check, text):
     decision = scam_check(text)

@@ -315,6 +315,11 @@ def test_check_and_registry_commands(capsys, monkeypatch, tmp_path):
     ("他说他是客服一零零五号，是真的吗", "KF1005", "official"),                          # 客服…号 read out
     ("有个公众号叫示列钱包，列车的列，是你们吗？", "示列钱包", "not_official"),          # not at the start
     ("搜到好几个公众号，有一个叫 示例钱包 的，是这个吧？", "示例钱包", "official"),       # ours, named alone
+    ("群里有人发 示例钱包.com 说是官网？", "示例钱包.com", "not_official"),               # a host in Chinese
+    ("http://示例钱包.中国/login 是你们的吗", "示例钱包.中国", "not_official"),
+    ("help.wallet.example.com:443/#/faq", "help.wallet.example.com", "official"),         # pasted with port and path
+    ("有个号叫“示例钱包🎁”，是官方吗", "示例钱包🎁", "not_official"),                    # emoji in the quoted name
+    ("A contact +85261234567 claims to be your support, do you have a HK number?", "+85261234567", "not_official"),
 ])
 def test_questions_without_cue_words_still_verify(registry, text, identifier, status):
     assert {"identifier": identifier, "status": status} in [
